@@ -1,0 +1,1 @@
+"""pytest plugin and helpers shared by every service's tests."""

@@ -1,0 +1,1 @@
+"""Local emulators of the external APIs secmaster talks to."""

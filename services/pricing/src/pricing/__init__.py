@@ -1,0 +1,1 @@
+"""secmaster pricing service."""

@@ -1,0 +1,1 @@
+"""secmaster platform: the CLI and the embedded stack."""
