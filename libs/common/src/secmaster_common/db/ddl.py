@@ -1,0 +1,40 @@
+"""DDL for the tables every service has (outbox, inbox, rate-limit log), for migrations.
+
+Written out as DDL rather than `metadata.create_all()` so a migration stays frozen
+when `tables.py` changes later.
+"""
+
+from __future__ import annotations
+
+COMMON_TABLES_DDL = """
+CREATE TABLE outbox (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    event_id uuid NOT NULL UNIQUE,
+    topic text NOT NULL,
+    key text,
+    headers jsonb NOT NULL,
+    value bytea NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    sent_at timestamptz
+);
+CREATE INDEX outbox_unsent_idx ON outbox (id) WHERE sent_at IS NULL;
+CREATE TABLE inbox (
+    consumer text NOT NULL,
+    event_id uuid NOT NULL,
+    topic text NOT NULL,
+    received_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (consumer, event_id)
+);
+CREATE TABLE rate_limit_admissions (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    budget text NOT NULL,
+    admitted_at timestamptz NOT NULL
+);
+CREATE INDEX rate_limit_admissions_budget_idx ON rate_limit_admissions (budget, admitted_at);
+"""
+
+DROP_COMMON_TABLES_DDL = "DROP TABLE rate_limit_admissions; DROP TABLE inbox; DROP TABLE outbox;"
+
+
+def statements(ddl: str) -> list[str]:
+    return [s.strip() for s in ddl.split(";") if s.strip()]

@@ -1,0 +1,133 @@
+"""The outbox relay: publishes committed outbox rows to Kafka in id order, then marks them sent.
+
+At-least-once by design: a crash between publish and mark re-sends the rows, and every
+consumer's inbox drops the duplicate by `event_id`. Only one relay per service publishes
+at a time (a Postgres advisory lock), which keeps per-key order across replicas.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import zlib
+from typing import Any
+
+import sqlalchemy as sa
+from aiokafka import AIOKafkaProducer
+from prometheus_client import Counter, Gauge
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from secmaster_common.db.tables import outbox
+from secmaster_common.logging import get_logger
+
+log = get_logger(__name__)
+
+OUTBOX_PUBLISHED = Counter(
+    "secmaster_outbox_published_total", "Outbox rows published to Kafka", ["service"]
+)
+OUTBOX_BACKLOG = Gauge(
+    "secmaster_outbox_backlog", "Outbox rows not yet published", ["service"]
+)
+
+
+def _lock_key(service: str) -> int:
+    # pg advisory locks take a bigint; a stable hash of the service name is enough.
+    return zlib.crc32(f"outbox-relay:{service}".encode())
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        producer: AIOKafkaProducer,
+        *,
+        service: str,
+        topic_prefix: str = "",
+        batch_size: int = 1000,
+        poll_interval_s: float = 0.2,
+    ) -> None:
+        self.engine = engine
+        self.producer = producer
+        self.service = service
+        self.topic_prefix = topic_prefix
+        self.batch_size = batch_size
+        self.poll_interval_s = poll_interval_s
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """Publish now instead of at the next poll (called after a local commit)."""
+        self._wake.set()
+
+    async def publish_once(self) -> int:
+        """Publish up to one batch; returns the number of rows published."""
+        async with self.engine.connect() as conn, conn.begin():
+            locked = await conn.scalar(
+                sa.select(sa.func.pg_try_advisory_xact_lock(_lock_key(self.service)))
+            )
+            if not locked:
+                return 0
+            rows = (
+                await conn.execute(
+                    sa.select(outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.headers, outbox.c.value)
+                    .where(outbox.c.sent_at.is_(None))
+                    .order_by(outbox.c.id)
+                    .limit(self.batch_size)
+                )
+            ).all()
+            if not rows:
+                OUTBOX_BACKLOG.labels(self.service).set(0)
+                return 0
+            futures: list[asyncio.Future[Any]] = []
+            for row in rows:
+                futures.append(
+                    await self.producer.send(
+                        self.topic_prefix + row.topic,
+                        value=row.value,
+                        key=row.key.encode() if row.key is not None else None,
+                        headers=[(k, str(v).encode()) for k, v in row.headers.items()],
+                    )
+                )
+            await asyncio.gather(*futures)
+            await conn.execute(
+                sa.update(outbox)
+                .where(outbox.c.id.in_([r.id for r in rows]))
+                .values(sent_at=sa.func.now())
+            )
+        OUTBOX_PUBLISHED.labels(self.service).inc(len(rows))
+        return len(rows)
+
+    async def backlog(self) -> int:
+        async with self.engine.connect() as conn:
+            n = await conn.scalar(
+                sa.select(sa.func.count()).select_from(outbox).where(outbox.c.sent_at.is_(None))
+            )
+        OUTBOX_BACKLOG.labels(self.service).set(n or 0)
+        return int(n or 0)
+
+    async def run(self) -> None:
+        """Publish forever; errors are logged and retried after the poll interval."""
+        while True:
+            try:
+                n = await self.publish_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("outbox relay round failed", error=repr(exc))
+                n = 0
+            if n >= self.batch_size:
+                continue
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval_s)
+            except TimeoutError:
+                pass
+
+
+def make_relay_producer(bootstrap_servers: str, *, client_id: str, enable_idempotence: bool) -> AIOKafkaProducer:
+    return AIOKafkaProducer(
+        bootstrap_servers=bootstrap_servers,
+        client_id=f"{client_id}-relay",
+        acks="all",
+        enable_idempotence=enable_idempotence,
+        linger_ms=5,
+        max_batch_size=256 * 1024,
+    )

@@ -1,0 +1,102 @@
+"""Unit of work: one transaction holding a service's state change, its outbox rows and
+its inbox claim, committed together or not at all."""
+
+from __future__ import annotations
+
+import uuid
+from types import TracebackType
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from secmaster_common.db.tables import inbox, outbox
+from secmaster_common.events.envelope import Envelope, Payload, envelope_json, new_envelope
+
+
+class UnitOfWork:
+    """`async with UnitOfWork(engine, producer=...) as uow:` ... `await uow.commit()`.
+
+    Leaving the block without `commit()` rolls back, as does an exception.
+    """
+
+    def __init__(self, engine: AsyncEngine, *, producer: str) -> None:
+        self.engine = engine
+        self.producer = producer
+        self._conn: AsyncConnection | None = None
+        self._committed = False
+        self.published: list[Envelope[Any]] = []
+
+    @property
+    def conn(self) -> AsyncConnection:
+        if self._conn is None:
+            raise RuntimeError("UnitOfWork used outside its `async with` block")
+        return self._conn
+
+    async def __aenter__(self) -> UnitOfWork:
+        self._conn = await self.engine.connect()
+        await self._conn.begin()
+        self._committed = False
+        self.published = []
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        conn = self.conn
+        try:
+            if not self._committed:
+                await conn.rollback()
+        finally:
+            await conn.close()
+            self._conn = None
+
+    async def commit(self) -> None:
+        await self.conn.commit()
+        self._committed = True
+
+    async def claim(self, *, consumer: str, event_id: uuid.UUID, topic: str) -> bool:
+        """Record that `consumer` handles `event_id` in this transaction. False when it
+        already did: the caller must then do nothing (the event is a redelivery)."""
+        result = await self.conn.execute(
+            pg_insert(inbox)
+            .values(consumer=consumer, event_id=event_id, topic=topic)
+            .on_conflict_do_nothing()
+            .returning(inbox.c.event_id)
+        )
+        return result.first() is not None
+
+    async def publish(
+        self,
+        payload: Payload,
+        *,
+        key: str | None,
+        correlation_id: str | None = None,
+        event_id: uuid.UUID | None = None,
+    ) -> Envelope[Any]:
+        """Write an event to the outbox in this transaction; the relay sends it after commit."""
+        env = new_envelope(
+            payload, producer=self.producer, correlation_id=correlation_id, event_id=event_id
+        )
+        await self.add_outbox_rows([outbox_row(env, key=key)])
+        self.published.append(env)
+        return env
+
+    async def add_outbox_rows(self, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            await self.conn.execute(sa.insert(outbox), rows)
+
+
+def outbox_row(env: Envelope[Any], *, key: str | None, topic: str | None = None) -> dict[str, Any]:
+    """The outbox row for an envelope (for bulk inserts)."""
+    return {
+        "event_id": env.event_id,
+        "topic": topic or type(env.payload).topic,
+        "key": key,
+        "headers": env.headers(),
+        "value": envelope_json(env),
+    }

@@ -1,0 +1,50 @@
+"""Settings every service shares, read from environment variables (pydantic-settings)."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+
+
+class CommonSettings(BaseSettings):
+    """Environment variables common to every service. Secrets are `SecretStr` so they
+    never appear in a log line or a repr."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
+
+    kafka_bootstrap_servers: str = Field(
+        "127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated"
+    )
+    kafka_enable_idempotence: bool = Field(
+        False,
+        description="Idempotent producer; on for Apache Kafka, off for the embedded broker "
+        "(Tansu has no InitProducerId). Exactly-once effects come from the outbox/inbox.",
+    )
+    kafka_session_timeout_ms: int = Field(10_000, description="Consumer group session timeout")
+    kafka_heartbeat_interval_ms: int = Field(3_000, description="Consumer heartbeat interval")
+    database_url: SecretStr = Field(
+        SecretStr("postgresql://postgres@127.0.0.1:5432/secmaster"),
+        description="Admin/base Postgres DSN; services derive their own role's DSN from it",
+    )
+    log_level: str = Field("INFO", description="Log level")
+    log_json: bool = Field(True, description="JSON logs (false: human-readable console logs)")
+    http_host: str = Field("127.0.0.1", description="Host the service's HTTP API binds to")
+    consumer_max_attempts: int = Field(
+        5, description="Attempts for a transiently failing message before it goes to the DLQ"
+    )
+    consumer_retry_initial_s: float = Field(0.2, description="First retry delay (jittered)")
+    consumer_retry_max_s: float = Field(5.0, description="Longest retry delay")
+    outbox_poll_interval_s: float = Field(0.2, description="Outbox relay poll interval")
+    outbox_batch_size: int = Field(1000, description="Outbox rows published per relay round")
+
+
+def role_dsn(base_dsn: str, *, user: str, password: str | None = None) -> str:
+    """The base DSN with another role (and, when given, its password) swapped in."""
+    url = make_url(base_dsn).set(username=user, password=password)
+    return url.render_as_string(hide_password=False)
+
+
+def redact(dsn: str) -> str:
+    """A DSN safe for logs: the password replaced by ***."""
+    return make_url(dsn).render_as_string(hide_password=True)
