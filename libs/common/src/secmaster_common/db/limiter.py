@@ -29,12 +29,15 @@ class PostgresWindowLimiter:
         max_calls: int,
         window_s: float,
         margin_s: float = 0.0,
+        retain_s: float = 3600.0,
     ) -> None:
         self.engine = engine
         self.budget = budget
         self.max_calls = max_calls
         self.window_s = window_s
         self.margin_s = margin_s
+        # Admissions are kept this long (for audit and tests), then pruned.
+        self.retain = timedelta(seconds=max(retain_s, 2 * (window_s + margin_s)))
         self._lock_key = zlib.crc32(f"ratelimit:{budget}".encode())
         self._local = asyncio.Lock()
 
@@ -54,9 +57,9 @@ class PostgresWindowLimiter:
             if nth is not None and nth + span > now:
                 return (nth + span - now).total_seconds()
             await conn.execute(sa.insert(adm).values(budget=self.budget, admitted_at=now))
-            # Rows older than the window can never matter again.
+            # Rows older than the window can never matter again; prune what is past retention.
             await conn.execute(
-                sa.delete(adm).where(adm.c.budget == self.budget, adm.c.admitted_at < now - span * 2)
+                sa.delete(adm).where(adm.c.budget == self.budget, adm.c.admitted_at < now - self.retain)
             )
             return 0.0
 
