@@ -18,6 +18,9 @@ def build_app() -> typer.Typer:
         no_args_is_help=True,
         pretty_exceptions_show_locals=False,
     )
+    from secmaster import stack_cli
+
+    stack_cli.register(app)
     for ep in sorted(entry_points(group="secmaster.cli"), key=lambda e: e.name):
         register = ep.load()
         register(app)

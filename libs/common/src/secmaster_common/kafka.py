@@ -182,6 +182,17 @@ def subscriber_options(settings: CommonSettings, *, group_id: str) -> dict[str, 
     }
 
 
+def subscription(settings: CommonSettings, *, service: str, topic: str) -> tuple[str, dict[str, Any]]:
+    """(prefixed topic, subscriber options) for one service's subscription to one topic.
+
+    One consumer group per (service, topic): every FastStream subscriber is its own
+    consumer, and consumers with different subscriptions sharing a group make each
+    other rebalance on every join. Replicas of a service still share each group.
+    """
+    full = settings.topic_prefix + topic
+    return full, subscriber_options(settings, group_id=f"{settings.topic_prefix}{service}.{topic}")
+
+
 async def ensure_topics(
     bootstrap_servers: str, topics: Iterable[str], *, partitions: int = 4, replication: int = 1
 ) -> None:

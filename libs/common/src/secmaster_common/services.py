@@ -47,3 +47,9 @@ async def migrate_all(base_dsn: str, *, only: list[str] | None = None) -> list[s
         )
         done.append(svc.name)
     return done
+
+
+def app_dsn(settings_dsn: str | None, base_dsn: str, service: str) -> str:
+    """The DSN a service runs with: its explicit `<SERVICE>_DATABASE_URL`, else the base
+    DSN with the service's app role swapped in."""
+    return settings_dsn or service_role_dsn(base_dsn, service, "app")

@@ -27,6 +27,7 @@ class CommonSettings(BaseSettings):
         SecretStr("postgresql://postgres@127.0.0.1:5432/secmaster"),
         description="Admin/base Postgres DSN; services derive their own role's DSN from it",
     )
+    topic_prefix: str = Field("", description="Prefix of every topic name (test isolation)")
     log_level: str = Field("INFO", description="Log level")
     log_json: bool = Field(True, description="JSON logs (false: human-readable console logs)")
     http_host: str = Field("127.0.0.1", description="Host the service's HTTP API binds to")

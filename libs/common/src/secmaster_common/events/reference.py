@@ -91,5 +91,6 @@ class SecurityMapped(Payload):
     exch_code: str | None = None
     name: str | None = None
     security_type: str | None = None
+    security_type2: str | None = None
     market_sector: str | None = None
     listings: int = 0

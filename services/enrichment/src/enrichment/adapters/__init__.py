@@ -1,0 +1,1 @@
+"""Adapters of the enrichment service: the OpenFIGI client, repositories, limiter wiring."""

@@ -1,0 +1,254 @@
+"""The Postgres security-master cache (`enrichment.security_mappings`) with temporal
+ticker history, and the durable queue of identifiers waiting for OpenFIGI."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+
+@dataclass(frozen=True)
+class CachedMapping:
+    id_type: str
+    id_value: str
+    filter_key: str
+    ticker: str | None
+    figi: str | None
+    composite_figi: str | None
+    share_class_figi: str | None
+    exch_code: str | None
+    security_type: str | None
+    security_type2: str | None
+    market_sector: str | None
+    name: str | None
+    listings: int
+    has_no_results: bool
+    start_date: dt.date
+    end_date: dt.date | None
+    last_fetched_date: dt.datetime
+
+    def is_fresh(
+        self, now: dt.datetime, *, negative_ttl: dt.timedelta, positive_ttl: dt.timedelta
+    ) -> bool:
+        ttl = negative_ttl if self.has_no_results else positive_ttl
+        return self.last_fetched_date + ttl > now
+
+
+_COLUMNS = (
+    "id_type, id_value, filter_key, ticker, figi, composite_figi, share_class_figi, exch_code, "
+    "security_type, security_type2, market_sector, name, listings, has_no_results, start_date, "
+    "end_date, last_fetched_date"
+)
+
+
+def _row(r: Any) -> CachedMapping:
+    return CachedMapping(**dict(r._mapping))
+
+
+async def current(
+    conn: AsyncConnection, keys: Sequence[tuple[str, str, str]]
+) -> dict[tuple[str, str, str], CachedMapping]:
+    """Current rows (end_date IS NULL) for (id_type, id_value, filter_key) keys."""
+    if not keys:
+        return {}
+    rows = await conn.execute(
+        sa.text(
+            f"SELECT {_COLUMNS} FROM security_mappings m "
+            "JOIN unnest(CAST(:t AS text[]), CAST(:v AS text[]), CAST(:f AS text[])) AS k(t, v, f) "
+            "ON m.id_type = k.t AND m.id_value = k.v AND m.filter_key = k.f "
+            "WHERE m.end_date IS NULL"
+        ),
+        {"t": [k[0] for k in keys], "v": [k[1] for k in keys], "f": [k[2] for k in keys]},
+    )
+    found = {}
+    for r in rows:
+        m = _row(r)
+        found[(m.id_type, m.id_value, m.filter_key)] = m
+    return found
+
+
+async def as_of(
+    conn: AsyncConnection, *, id_type: str, id_value: str, day: dt.date | None, filter_key: str = ""
+) -> CachedMapping | None:
+    """The row valid on `day` (validity is [start_date, end_date)); current when day is None."""
+    if day is None:
+        sql = "end_date IS NULL"
+        params: dict[str, Any] = {}
+    else:
+        sql = "start_date <= :day AND (end_date IS NULL OR end_date > :day)"
+        params = {"day": day}
+    row = (
+        await conn.execute(
+            sa.text(
+                f"SELECT {_COLUMNS} FROM security_mappings WHERE id_type = :t AND id_value = :v "
+                f"AND filter_key = :f AND {sql} ORDER BY start_date DESC, id DESC LIMIT 1"
+            ),
+            {"t": id_type, "v": id_value, "f": filter_key, **params},
+        )
+    ).first()
+    return _row(row) if row else None
+
+
+async def close_current(
+    conn: AsyncConnection, *, id_type: str, id_value: str, filter_key: str, end: dt.date
+) -> None:
+    await conn.execute(
+        sa.text(
+            "UPDATE security_mappings SET end_date = :end, updated_at = now() "
+            "WHERE id_type = :t AND id_value = :v AND filter_key = :f AND end_date IS NULL"
+        ),
+        {"t": id_type, "v": id_value, "f": filter_key, "end": end},
+    )
+
+
+async def touch_current(
+    conn: AsyncConnection,
+    *,
+    id_type: str,
+    id_value: str,
+    filter_key: str,
+    values: dict[str, Any],
+    fetched: dt.datetime,
+) -> None:
+    sets = ", ".join(f"{k} = :{k}" for k in values)
+    await conn.execute(
+        sa.text(
+            f"UPDATE security_mappings SET {sets}{', ' if sets else ''}last_fetched_date = :fetched, "
+            "updated_at = now() WHERE id_type = :t AND id_value = :v AND filter_key = :f AND end_date IS NULL"
+        ),
+        {"t": id_type, "v": id_value, "f": filter_key, "fetched": fetched, **values},
+    )
+
+
+async def insert_mapping(conn: AsyncConnection, row: dict[str, Any]) -> None:
+    cols = ", ".join(row)
+    await conn.execute(
+        sa.text(
+            f"INSERT INTO security_mappings ({cols}) VALUES ({', '.join(':' + c for c in row)})"
+        ),
+        row,
+    )
+
+
+async def save_listings(
+    conn: AsyncConnection,
+    *,
+    id_type: str,
+    id_value: str,
+    filter_key: str,
+    listings: Sequence[dict[str, Any]],
+) -> None:
+    if not listings:
+        return
+    await conn.execute(
+        sa.text(
+            "INSERT INTO security_listings (id_type, id_value, filter_key, figi, listing) "
+            "VALUES (:t, :v, :f, :figi, CAST(:listing AS jsonb)) "
+            "ON CONFLICT (id_type, id_value, filter_key, figi) DO UPDATE "
+            "SET listing = EXCLUDED.listing, fetched_at = now()"
+        ),
+        [
+            {
+                "t": id_type,
+                "v": id_value,
+                "f": filter_key,
+                "figi": lst["figi"],
+                "listing": json.dumps(lst),
+            }
+            for lst in listings
+        ],
+    )
+
+
+# ---- the durable queue ------------------------------------------------------------------
+
+
+async def enqueue(conn: AsyncConnection, jobs: Sequence[dict[str, Any]]) -> int:
+    """Queue jobs ({id_type, id_value, filter_key, job, correlation_id}); already queued ones stay."""
+    if not jobs:
+        return 0
+    result = await conn.execute(
+        sa.text(
+            "INSERT INTO mapping_queue (id_type, id_value, filter_key, job, correlation_id) "
+            "VALUES (:id_type, :id_value, :filter_key, CAST(:job AS jsonb), :correlation_id) "
+            "ON CONFLICT DO NOTHING"
+        ),
+        [{**j, "job": json.dumps(j["job"])} for j in jobs],
+    )
+    return int(result.rowcount or 0)
+
+
+async def claim_due(conn: AsyncConnection, *, limit: int, lease_s: float) -> list[dict[str, Any]]:
+    """Lease up to `limit` due queue rows to this worker (other replicas skip them)."""
+    rows = await conn.execute(
+        sa.text(
+            "UPDATE mapping_queue q SET next_attempt_at = now() + make_interval(secs => :lease), "
+            "attempts = q.attempts + 1 "
+            "WHERE (q.id_type, q.id_value, q.filter_key) IN ("
+            "  SELECT id_type, id_value, filter_key FROM mapping_queue WHERE next_attempt_at <= now() "
+            "  ORDER BY enqueued_at, id_type, id_value LIMIT :limit FOR UPDATE SKIP LOCKED) "
+            "RETURNING q.id_type, q.id_value, q.filter_key, q.job, q.correlation_id, q.attempts"
+        ),
+        {"limit": limit, "lease": lease_s},
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+async def release(
+    conn: AsyncConnection, keys: Sequence[tuple[str, str, str]], *, delay_s: float, error: str
+) -> None:
+    """Give leased rows back, due again after `delay_s` (the breaker's remaining open time)."""
+    if not keys:
+        return
+    await conn.execute(
+        sa.text(
+            "UPDATE mapping_queue SET next_attempt_at = now() + make_interval(secs => :d), last_error = :e "
+            "WHERE (id_type, id_value, filter_key) IN "
+            "(SELECT * FROM unnest(CAST(:t AS text[]), CAST(:v AS text[]), CAST(:f AS text[])))"
+        ),
+        {
+            "d": delay_s,
+            "e": error[:1000],
+            "t": [k[0] for k in keys],
+            "v": [k[1] for k in keys],
+            "f": [k[2] for k in keys],
+        },
+    )
+
+
+async def dequeue(conn: AsyncConnection, keys: Sequence[tuple[str, str, str]]) -> None:
+    if not keys:
+        return
+    await conn.execute(
+        sa.text(
+            "DELETE FROM mapping_queue WHERE (id_type, id_value, filter_key) IN "
+            "(SELECT * FROM unnest(CAST(:t AS text[]), CAST(:v AS text[]), CAST(:f AS text[])))"
+        ),
+        {"t": [k[0] for k in keys], "v": [k[1] for k in keys], "f": [k[2] for k in keys]},
+    )
+
+
+async def queue_depth(conn: AsyncConnection) -> int:
+    return int(await conn.scalar(sa.text("SELECT count(*) FROM mapping_queue")) or 0)
+
+
+async def stats(conn: AsyncConnection) -> dict[str, int]:
+    row = (
+        await conn.execute(
+            sa.text(
+                "SELECT count(*) FILTER (WHERE end_date IS NULL) AS current, "
+                "count(*) FILTER (WHERE end_date IS NULL AND NOT has_no_results) AS mapped, "
+                "count(*) FILTER (WHERE end_date IS NULL AND has_no_results) AS negative, "
+                "count(*) FILTER (WHERE end_date IS NOT NULL) AS history FROM security_mappings"
+            )
+        )
+    ).one()
+    out = {k: int(v) for k, v in row._mapping.items()}
+    out["queued"] = await queue_depth(conn)
+    return out

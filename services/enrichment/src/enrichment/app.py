@@ -1,0 +1,212 @@
+"""The enrichment service process: consumes instruments, holdings and ad-hoc requests,
+drains the durable mapping queue through OpenFIGI, serves `GET /securities/...`.
+Run it with `python -m enrichment.app`."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, HTTPException
+
+from enrichment.adapters import cache
+from enrichment.adapters.openfigi import OpenFigiClient, OpenFigiConfigurationError
+from enrichment.service import (
+    PRODUCER,
+    CachePolicy,
+    drain_queue_once,
+    preferred_identifier,
+    request_mappings,
+)
+from enrichment.settings import EnrichmentSettings
+from faststream.kafka import KafkaBroker
+from secmaster_common.breaker import CircuitBreaker
+from secmaster_common.db.engine import make_engine
+from secmaster_common.db.limiter import PostgresWindowLimiter
+from secmaster_common.db.uow import UnitOfWork
+from secmaster_common.events import (
+    EnrichmentRequested,
+    Envelope,
+    HoldingsSnapshotChunk,
+    InstrumentRecorded,
+    topics,
+)
+from secmaster_common.kafka import make_broker, subscription
+from secmaster_common.logging import configure_logging, get_logger
+from secmaster_common.runtime import ServiceRuntime, serve
+from secmaster_common.services import app_dsn
+
+SERVICE = "enrichment"
+log = get_logger(__name__)
+
+
+def budget_name(api_key: str | None) -> str:
+    """The shared limiter's budget: one per API key (hashed: the key itself never leaves
+    the process), one for anonymous use."""
+    if not api_key:
+        return "openfigi:mapping:anonymous"
+    return "openfigi:mapping:" + hashlib.sha256(api_key.encode()).hexdigest()[:16]
+
+
+def build_client(settings: EnrichmentSettings, runtime: ServiceRuntime) -> OpenFigiClient:
+    key = settings.openfigi_api_key.get_secret_value() if settings.openfigi_api_key else None
+    keyed = bool(key)
+    limiter = PostgresWindowLimiter(
+        runtime.engine,
+        budget=budget_name(key),
+        max_calls=settings.openfigi_max_requests or 25,
+        window_s=settings.openfigi_window_s or (6.0 if keyed else 60.0),
+        margin_s=settings.openfigi_limit_margin_s,
+    )
+    breaker = CircuitBreaker(
+        "openfigi",
+        failure_threshold=settings.enrichment_breaker_failures,
+        reset_timeout_s=settings.enrichment_breaker_reset_s,
+    )
+    return OpenFigiClient(
+        settings.openfigi_base_url,
+        key,
+        limiter=limiter,
+        breaker=breaker,
+        batch_size=settings.openfigi_batch_size,
+    )
+
+
+def register_handlers(
+    broker: KafkaBroker, runtime: ServiceRuntime, settings: EnrichmentSettings, wake: asyncio.Event
+) -> None:
+    def sub(topic: str) -> Any:
+        name, opts = subscription(settings, service=SERVICE, topic=topic)
+        return broker.subscriber(name, **opts)
+
+    policy = CachePolicy(
+        negative_ttl=dt.timedelta(days=settings.enrichment_negative_ttl_days),
+        positive_ttl=dt.timedelta(days=settings.enrichment_positive_refresh_days),
+    )
+
+    async def handle(env: Envelope[Any], topic: str, refs: list[tuple[str, str, dict[str, object]]]) -> None:
+        async with UnitOfWork(runtime.engine, producer=PRODUCER) as uow:
+            if not await uow.claim(consumer=SERVICE, event_id=env.event_id, topic=topic):
+                return
+            counts = await request_mappings(
+                uow=uow,
+                refs=refs,
+                correlation_id=env.correlation_id,
+                policy=policy,
+                now=dt.datetime.now(dt.UTC),
+            )
+            await uow.commit()
+        log.info("identifiers requested", topic=topic, **counts)
+        wake.set()
+
+    @sub(topics.REFERENCE_HOLDINGS)
+    async def on_holdings(env: Envelope[HoldingsSnapshotChunk]) -> None:
+        refs = []
+        for line in env.payload.holdings:
+            chosen = preferred_identifier(dict(line.identifiers))
+            if chosen is not None:
+                refs.append((chosen[0], chosen[1], {}))
+        await handle(env, topics.REFERENCE_HOLDINGS, refs)
+
+    @sub(topics.REFERENCE_INSTRUMENTS)
+    async def on_instrument(env: Envelope[InstrumentRecorded]) -> None:
+        if env.payload.change in ("created", "modified"):
+            await handle(env, topics.REFERENCE_INSTRUMENTS, [("ISIN", env.payload.isin, {})])
+        else:
+            await handle(env, topics.REFERENCE_INSTRUMENTS, [])
+
+    @sub(topics.ENRICHMENT_REQUESTS)
+    async def on_request(env: Envelope[EnrichmentRequested]) -> None:
+        refs = []
+        for ref in env.payload.identifiers:
+            filters: dict[str, object] = {}
+            if ref.exch_code:
+                filters["exchCode"] = ref.exch_code
+            if ref.mic_code:
+                filters["micCode"] = ref.mic_code
+            if ref.currency:
+                filters["currency"] = ref.currency
+            refs.append((ref.id_type, ref.id_value, filters))
+        await handle(env, topics.ENRICHMENT_REQUESTS, refs)
+
+
+async def mapping_worker(
+    runtime: ServiceRuntime, client: OpenFigiClient, settings: EnrichmentSettings, wake: asyncio.Event
+) -> None:
+    """Drain the durable queue forever; wakes early when a handler queued something."""
+    limit = client.batch_size * 4
+    while True:
+        try:
+            n = await drain_queue_once(
+                engine=runtime.engine, client=client, limit=limit, lease_s=settings.enrichment_queue_lease_s
+            )
+        except OpenFigiConfigurationError as exc:
+            log.error("OpenFIGI configuration error; mapping paused", error=str(exc))
+            n = 0
+            await asyncio.sleep(60)
+        except Exception as exc:
+            log.warning("mapping worker round failed", error=repr(exc))
+            n = 0
+        if n and runtime.relay is not None:
+            runtime.relay.wake()
+        if n == 0:
+            wake.clear()
+            try:
+                await asyncio.wait_for(wake.wait(), timeout=1.0)
+            except TimeoutError:
+                pass
+
+
+def build_router(runtime: ServiceRuntime) -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/securities/{id_type}/{value}")
+    async def get_security(id_type: str, value: str, as_of: dt.date | None = None) -> dict[str, Any]:
+        async with runtime.engine.connect() as conn:
+            row = await cache.as_of(conn, id_type=id_type.upper(), id_value=value, day=as_of)
+        if row is None:
+            raise HTTPException(status_code=404, detail=f"no mapping for {id_type.upper()} {value}")
+        out = {k: getattr(row, k) for k in row.__dataclass_fields__}
+        out["status"] = "not_found" if row.has_no_results else "mapped"
+        return out
+
+    @router.get("/cache/stats")
+    async def get_stats() -> dict[str, int]:
+        async with runtime.engine.connect() as conn:
+            return await cache.stats(conn)
+
+    return router
+
+
+def bootstrap(settings: EnrichmentSettings | None = None) -> FastAPI:
+    settings = settings or EnrichmentSettings()
+    configure_logging(service=SERVICE, level=settings.log_level, json=settings.log_json)
+    dsn = app_dsn(
+        settings.enrichment_database_url.get_secret_value() if settings.enrichment_database_url else None,
+        settings.database_url.get_secret_value(),
+        SERVICE,
+    )
+    broker = make_broker(settings, client_id=SERVICE)
+    runtime = ServiceRuntime(
+        name=SERVICE,
+        settings=settings,
+        engine=make_engine(dsn, schema=SERVICE),
+        broker=broker,
+        topic_prefix=settings.topic_prefix,
+    )
+    wake = asyncio.Event()
+    register_handlers(broker, runtime, settings, wake)
+    client = build_client(settings, runtime)
+    runtime.background.append(lambda: mapping_worker(runtime, client, settings, wake))
+    return runtime.build_http(build_router(runtime))
+
+
+def main() -> None:
+    settings = EnrichmentSettings()
+    serve(bootstrap(settings), host=settings.http_host, port=settings.enrichment_http_port)
+
+
+if __name__ == "__main__":
+    main()

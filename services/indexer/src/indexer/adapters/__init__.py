@@ -1,0 +1,1 @@
+"""Adapters of the indexer service: Postgres repository."""

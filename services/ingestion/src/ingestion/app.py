@@ -1,0 +1,131 @@
+"""The ingestion service process: HTTP upload (`POST /files`), drop-folder watcher,
+outbox relay, health endpoints. Run it with `python -m ingestion.app`."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, FastAPI, Form, HTTPException, UploadFile
+from secmaster_common.db.engine import make_engine
+from secmaster_common.kafka import make_broker
+from secmaster_common.logging import configure_logging, get_logger
+from secmaster_common.runtime import ServiceRuntime, serve
+from secmaster_common.services import app_dsn
+
+from ingestion.parsers import parse_file
+from ingestion.parsers.errors import InputFileError
+from ingestion.service import ingest_holdings
+from ingestion.settings import IngestionSettings
+
+SERVICE = "ingestion"
+log = get_logger(__name__)
+
+
+async def ingest_path(
+    runtime: ServiceRuntime,
+    settings: IngestionSettings,
+    path: Path,
+    *,
+    fmt: str | None,
+    portfolio_id: str | None,
+    as_of: dt.date | None,
+) -> dict[str, Any]:
+    parsed = parse_file(path, fmt, portfolio_id=portfolio_id, as_of=as_of)
+    pid = portfolio_id or parsed.portfolio_id or path.stem
+    day = as_of or parsed.as_of or dt.date.today()
+    summary = await ingest_holdings(
+        engine=runtime.engine,
+        path=path,
+        fmt=parsed.format,
+        items=parsed.items,
+        portfolio_id=pid,
+        as_of=day,
+        chunk_size=settings.ingestion_chunk_size,
+    )
+    if runtime.relay is not None:
+        runtime.relay.wake()
+    return summary.as_dict()
+
+
+def build_router(runtime: ServiceRuntime, settings: IngestionSettings) -> APIRouter:
+    router = APIRouter()
+
+    @router.post("/files")
+    async def upload(
+        file: UploadFile,
+        format: Annotated[str | None, Form()] = None,
+        portfolio_id: Annotated[str | None, Form()] = None,
+        as_of: Annotated[dt.date | None, Form()] = None,
+    ) -> dict[str, Any]:
+        suffix = Path(file.filename or "upload").suffix
+        with tempfile.NamedTemporaryFile(suffix=suffix, delete=False) as tmp:
+            shutil.copyfileobj(file.file, tmp)
+            path = Path(tmp.name)
+        try:
+            return await ingest_path(
+                runtime, settings, path, fmt=format, portfolio_id=portfolio_id, as_of=as_of
+            )
+        except InputFileError as exc:
+            raise HTTPException(status_code=422, detail=str(exc)) from exc
+        finally:
+            path.unlink(missing_ok=True)
+
+    return router
+
+
+async def watch_drop_folder(runtime: ServiceRuntime, settings: IngestionSettings) -> None:
+    """Ingest every file that appears in the drop folder; move it to `done/` or `failed/`."""
+    folder = settings.ingestion_drop_dir
+    if folder is None:
+        return
+    for sub in ("done", "failed"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    while True:
+        for path in sorted(
+            p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")
+        ):
+            try:
+                summary = await ingest_path(
+                    runtime, settings, path, fmt=None, portfolio_id=None, as_of=None
+                )
+                log.info("drop folder file ingested", file=path.name, summary=summary)
+                path.rename(folder / "done" / path.name)
+            except Exception as exc:
+                log.error("drop folder file failed", file=path.name, error=str(exc))
+                path.rename(folder / "failed" / path.name)
+        await asyncio.sleep(settings.ingestion_drop_poll_s)
+
+
+def bootstrap(settings: IngestionSettings | None = None) -> FastAPI:
+    settings = settings or IngestionSettings()
+    configure_logging(service=SERVICE, level=settings.log_level, json=settings.log_json)
+    dsn = app_dsn(
+        settings.ingestion_database_url.get_secret_value()
+        if settings.ingestion_database_url
+        else None,
+        settings.database_url.get_secret_value(),
+        SERVICE,
+    )
+    runtime = ServiceRuntime(
+        name=SERVICE,
+        settings=settings,
+        engine=make_engine(dsn, schema=SERVICE),
+        broker=make_broker(settings, client_id=SERVICE),
+        topic_prefix=settings.topic_prefix,
+    )
+    runtime.background.append(lambda: watch_drop_folder(runtime, settings))
+    return runtime.build_http(build_router(runtime, settings))
+
+
+def main() -> None:
+    settings = IngestionSettings()
+    serve(bootstrap(settings), host=settings.http_host, port=settings.ingestion_http_port)
+
+
+if __name__ == "__main__":
+    main()

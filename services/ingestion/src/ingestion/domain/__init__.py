@@ -1,0 +1,1 @@
+"""Pure ingestion domain: identifier rules, reference tables and the records parsers produce."""

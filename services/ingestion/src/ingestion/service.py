@@ -1,0 +1,211 @@
+"""Use cases of the ingestion service: turn a parsed holdings file into stored rows, a
+quarantine and one complete snapshot in the outbox, all in one transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import math
+import uuid
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from secmaster_common.db.uow import UnitOfWork
+from secmaster_common.events import HoldingLine, HoldingsSnapshotChunk
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ingestion.adapters import repository
+from ingestion.domain.records import Holding, Reject
+
+PRODUCER = "ingestion"
+
+# How our identifier names map onto the contract's id types.
+_ID_TYPES = {"isin": "ISIN", "cusip": "CUSIP", "sedol": "SEDOL", "figi": "FIGI", "ticker": "TICKER"}
+
+
+@dataclass
+class IngestSummary:
+    path: str
+    format: str
+    portfolio_id: str
+    as_of: dt.date | None
+    file_id: int | None = None
+    rows_read: int = 0
+    records: int = 0
+    published: int = 0
+    quarantined: Counter[str] = field(default_factory=Counter)
+    duplicate_of: int | None = None
+    snapshot_id: uuid.UUID | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "format": self.format,
+            "portfolio_id": self.portfolio_id,
+            "as_of": self.as_of.isoformat() if self.as_of else None,
+            "file_id": self.file_id,
+            "rows_read": self.rows_read,
+            "records": self.records,
+            "published": self.published,
+            "quarantined": dict(self.quarantined),
+            "duplicate_of": self.duplicate_of,
+            "snapshot_id": str(self.snapshot_id) if self.snapshot_id else None,
+        }
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def holding_line(holding: Holding) -> HoldingLine | None:
+    """The contract's view of a holding, or None when it has no usable identifier."""
+    ids = holding.identifiers
+    identifiers: dict[str, str] = {
+        _ID_TYPES[name]: value
+        for name, value in (
+            ("isin", ids.isin),
+            ("cusip", ids.cusip),
+            ("sedol", ids.sedol),
+            ("figi", ids.figi),
+            ("ticker", ids.ticker),
+        )
+        if value
+    }
+    if ids.lei:
+        identifiers["LEI"] = ids.lei
+    if not identifiers or holding.quantity is None:
+        return None
+    return HoldingLine(
+        identifiers=identifiers,  # type: ignore[arg-type]
+        quantity=holding.quantity,
+        market_value=holding.value,
+        currency=holding.currency,
+        name=holding.name,
+    )
+
+
+async def ingest_holdings(
+    *,
+    engine: AsyncEngine,
+    path: Path,
+    fmt: str,
+    items: Iterable[Holding | Reject | Any],
+    portfolio_id: str,
+    as_of: dt.date,
+    chunk_size: int = 500,
+    sha256: str | None = None,
+) -> IngestSummary:
+    """Store a holdings file and publish it as one complete snapshot (chunks 0..m-1).
+
+    The same file for the same portfolio and date is recognised by its checksum and
+    publishes nothing new. Rows without a usable identifier or quantity are quarantined.
+    """
+    summary = IngestSummary(path=str(path), format=fmt, portfolio_id=portfolio_id, as_of=as_of)
+    sha = sha256 or file_sha256(path)
+    async with UnitOfWork(engine, producer=PRODUCER) as uow:
+        existing = await repository.find_file(
+            uow.conn, sha256=sha, fmt=fmt, portfolio_id=portfolio_id, as_of=as_of
+        )
+        if existing is not None:
+            summary.duplicate_of = existing
+            return summary
+        file_id = await repository.register_file(
+            uow.conn, sha256=sha, source=str(path), fmt=fmt, portfolio_id=portfolio_id, as_of=as_of
+        )
+        summary.file_id = file_id
+        lines: list[HoldingLine] = []
+        rows: list[dict[str, Any]] = []
+        quarantine: list[dict[str, Any]] = []
+        for item in items:
+            summary.rows_read += 1
+            if isinstance(item, Reject):
+                summary.quarantined[str(item.reason)] += 1
+                quarantine.append(
+                    {
+                        "file_id": file_id,
+                        "row_no": item.row,
+                        "reason": str(item.reason),
+                        "detail": item.detail,
+                        "raw": None,
+                    }
+                )
+                continue
+            if not isinstance(item, Holding):
+                summary.quarantined["not_a_holding"] += 1
+                quarantine.append(
+                    {
+                        "file_id": file_id,
+                        "row_no": getattr(item, "row", None),
+                        "reason": "not_a_holding",
+                        "detail": f"a {type(item).__name__} record in a holdings file",
+                        "raw": None,
+                    }
+                )
+                continue
+            line = holding_line(item)
+            if line is None:
+                reason = "no_usable_identifier" if item.quantity is not None else "missing_quantity"
+                summary.quarantined[reason] += 1
+                quarantine.append(
+                    {
+                        "file_id": file_id,
+                        "row_no": item.row,
+                        "reason": reason,
+                        "detail": "the row has no identifier that passed validation"
+                        if reason == "no_usable_identifier"
+                        else "the row has no quantity",
+                        "raw": item.model_dump(mode="json"),
+                    }
+                )
+                continue
+            lines.append(line)
+            rows.append(
+                {
+                    "file_id": file_id,
+                    "line_no": item.row,
+                    "portfolio_id": portfolio_id,
+                    "as_of": as_of,
+                    "identifiers": dict(line.identifiers),
+                    "quantity": line.quantity,
+                    "market_value": line.market_value,
+                    "currency": line.currency,
+                    "name": line.name,
+                }
+            )
+        summary.records = len(lines)
+        await repository.insert_holdings(uow.conn, rows)
+        await repository.insert_quarantine(uow.conn, quarantine)
+        snapshot_id = uuid.uuid4()
+        count = max(1, math.ceil(len(lines) / chunk_size))
+        for index in range(count):
+            await uow.publish(
+                HoldingsSnapshotChunk(
+                    portfolio_id=portfolio_id,
+                    as_of=as_of,
+                    snapshot_id=snapshot_id,
+                    chunk_index=index,
+                    chunk_count=count,
+                    holdings=lines[index * chunk_size : (index + 1) * chunk_size],
+                ),
+                key=portfolio_id,
+                correlation_id=str(snapshot_id),
+            )
+        summary.published = count
+        summary.snapshot_id = snapshot_id
+        await repository.finish_file(
+            uow.conn,
+            file_id,
+            rows_read=summary.rows_read,
+            records=summary.records,
+            published=count,
+            quarantined=sum(summary.quarantined.values()),
+        )
+        await uow.commit()
+    return summary

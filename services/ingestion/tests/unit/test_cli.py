@@ -1,0 +1,82 @@
+"""`secmaster parse` and `secmaster id validate`, driven through the root CLI app."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from secmaster.cli import build_app
+
+runner = CliRunner()
+
+
+def test_parse_json_accounts_for_every_firds_record(reference_dir: Path) -> None:
+    path = reference_dir / "firds" / "DLTINS_20210117_01of01_part15_kharish1.xml"
+    result = runner.invoke(build_app(), ["parse", str(path), "--format", "firds", "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["format"] == "firds"
+    assert len(out["records"]) + len(out["rejects"]) == 1382
+    assert out["rejects"][0]["row"] == 1
+    assert out["rejects"][0]["reason"] == "missing_isin"
+    assert "FinInstrmGnlAttrbts" in out["rejects"][0]["detail"]
+    assert out["records"][0]["isin"] == "DE000C4SH1Y6"
+    assert out["records"][0]["record_type"] == "terminated"
+
+
+def test_parse_json_nport_detected(reference_dir: Path) -> None:
+    path = reference_dir / "holdings" / "sec" / "NPORT.Dupree.xml"
+    result = runner.invoke(build_app(), ["parse", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["format"] == "nport"
+    assert len(out["records"]) == 55 and out["rejects"] == []
+    assert out["records"][0]["as_of"] == "2022-12-31"
+
+
+def test_parse_bad_input_exits_non_zero_with_message(tmp_path: Path) -> None:
+    path = tmp_path / "empty.xml"
+    path.write_bytes(b"")
+    result = runner.invoke(build_app(), ["parse", str(path), "--json"])
+    assert result.exit_code == 2
+    assert "empty" in result.stderr and str(path) in result.stderr
+    assert result.stdout == ""
+
+
+def test_parse_truncated_file_exits_non_zero(reference_dir: Path, tmp_path: Path) -> None:
+    data = (reference_dir / "firds" / "DLTINS_20210117_excerpt_25records.xml").read_bytes()
+    cut = tmp_path / "cut.xml"
+    cut.write_bytes(data[:20000])
+    result = runner.invoke(build_app(), ["parse", str(cut), "--json"])
+    assert result.exit_code == 2
+    assert "truncated" in result.stderr
+
+
+def test_id_validate_json_in_order_with_detection() -> None:
+    values = ["US0378331005", "EZV1JDJ1R5Q9", "000000000", "N/A", "KYG92C84SB37", "2588173"]
+    result = runner.invoke(build_app(), ["id", "validate", *values, "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert [o["value"] for o in out] == values
+    assert [(o["type"], o["valid"], o["reason"]) for o in out] == [
+        ("ISIN", True, None),
+        ("ISIN", True, None),
+        ("CUSIP", False, "placeholder"),
+        (None, False, "not_available"),
+        ("FIGI", False, "reserved_prefix"),
+        ("SEDOL", True, None),
+    ]
+
+
+def test_id_validate_with_type_and_unknown_type() -> None:
+    result = runner.invoke(
+        build_app(), ["id", "validate", "5493REALLYUNLIKELY77", "--type", "lei", "--json"]
+    )
+    assert json.loads(result.stdout) == [
+        {"value": "5493REALLYUNLIKELY77", "type": "LEI", "valid": False, "reason": "sample_value"}
+    ]
+    bad = runner.invoke(build_app(), ["id", "validate", "X", "--type", "WKN"])
+    assert bad.exit_code == 2
+    assert "unknown --type" in bad.stderr

@@ -1,0 +1,1 @@
+"""Adapters of the pricing service: provider clients (and, later, storage)."""

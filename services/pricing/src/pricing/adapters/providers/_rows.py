@@ -1,0 +1,110 @@
+"""Turning one provider row (numbers possibly strings or nulls) into a PriceBar, or into a
+SkippedRow saying why not, plus the date-range chunking several providers need."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from pricing.domain.bars import (
+    ActionType,
+    CorporateAction,
+    FetchResult,
+    Interval,
+    PriceBar,
+    SkippedRow,
+)
+from pricing.domain.timestamps import parse_number
+
+
+@dataclass
+class SeriesBuilder:
+    """Collects bars of one symbol from one provider; rows with a missing price are kept
+    as skipped rows, a missing volume counts as 0 (indices carry none)."""
+
+    symbol: str
+    provider: str
+    interval: Interval
+    synthetic: bool = False
+    bars: list[PriceBar] = field(default_factory=list)
+    skipped: list[SkippedRow] = field(default_factory=list)
+
+    def add(
+        self,
+        *,
+        position: str,
+        trading_date: date,
+        ts: datetime | None,
+        open: object,
+        high: object,
+        low: object,
+        close: object,
+        volume: object,
+        adj_close: object = None,
+        is_partial: bool = False,
+    ) -> None:
+        o, h, lo, c = (parse_number(v) for v in (open, high, low, close))
+        if o is None or h is None or lo is None or c is None:
+            self.skipped.append(SkippedRow(position=position, reason="missing_price"))
+            return
+        self.bars.append(
+            PriceBar(
+                symbol=self.symbol,
+                trading_date=trading_date,
+                open=o,
+                high=h,
+                low=lo,
+                close=c,
+                volume=parse_number(volume) or 0.0,
+                provider=self.provider,
+                interval=self.interval,
+                ts=ts if self.interval.is_intraday else None,
+                adj_close=parse_number(adj_close),
+                is_partial=is_partial,
+                synthetic=self.synthetic,
+            )
+        )
+
+    def ascending(self) -> list[PriceBar]:
+        """Bars oldest first: AV, FMP and Twelve Data send newest first."""
+        return sorted(self.bars, key=lambda b: (b.trading_date, b.ts.timestamp() if b.ts else 0))
+
+
+def merge_results(parts: Iterable[FetchResult]) -> FetchResult:
+    """Join chunked results of one symbol, first occurrence of a bar or action winning."""
+    items = list(parts)
+    if not items:
+        raise ValueError("nothing to merge")
+    first = items[0]
+    bars: dict[date | datetime, PriceBar] = {}
+    actions: dict[tuple[ActionType, date], CorporateAction] = {}
+    skipped: list[SkippedRow] = []
+    for part in items:
+        for bar in part.bars:
+            bars.setdefault(bar.key, bar)
+        for action in part.actions:
+            actions.setdefault((action.type, action.ex_date), action)
+        skipped.extend(part.skipped)
+    ordered = sorted(bars.values(), key=lambda b: (b.trading_date, b.ts.timestamp() if b.ts else 0))
+    return FetchResult(
+        symbol=first.symbol,
+        provider=first.provider,
+        interval=first.interval,
+        bars=tuple(ordered),
+        actions=tuple(sorted(actions.values(), key=lambda a: a.ex_date)),
+        basis=first.basis,
+        currency=first.currency,
+        exchange_timezone=first.exchange_timezone,
+        skipped=tuple(skipped),
+        synthetic=first.synthetic,
+    )
+
+
+def date_chunks(start: date, end: date, days: int) -> Iterator[tuple[date, date]]:
+    """start..end (inclusive) in windows of at most `days` days."""
+    cursor = start
+    while cursor <= end:
+        stop = min(end, cursor + timedelta(days=days - 1))
+        yield cursor, stop
+        cursor = stop + timedelta(days=1)
