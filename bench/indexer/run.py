@@ -18,7 +18,6 @@ from datetime import date
 from typing import Any
 
 import numpy as np
-
 from indexer.domain.definition import IndexDefinition
 from indexer.domain.levels import compute_index
 from indexer.domain.panel import Panel
@@ -29,12 +28,16 @@ N_NAMES, N_DAYS, CAP, SEED = 500, 5_000, 0.05, 20240601
 def make_input(n_days: int, n_names: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Business days from 2000-01-03, geometric random-walk closes, lognormal share counts."""
     rng = np.random.default_rng(SEED)
-    days = np.arange(np.datetime64("2000-01-03"), np.datetime64("2060-01-01"), dtype="datetime64[D]")
+    days = np.arange(
+        np.datetime64("2000-01-03"), np.datetime64("2060-01-01"), dtype="datetime64[D]"
+    )
     days = days[np.is_busday(days)][:n_days]
     drift = rng.normal(0.0002, 0.0002, size=n_names)
     vol = rng.uniform(0.01, 0.03, size=n_names)
     steps = drift + vol * rng.standard_normal((n_days, n_names))
-    closes = np.ascontiguousarray(rng.uniform(10, 200, size=n_names) * np.exp(np.cumsum(steps, axis=0)))
+    closes = np.ascontiguousarray(
+        rng.uniform(10, 200, size=n_names) * np.exp(np.cumsum(steps, axis=0))
+    )
     shares = rng.lognormal(mean=19.0, sigma=1.5, size=n_names)
     return days, closes, shares
 
@@ -65,8 +68,8 @@ def numpy_reference(days: np.ndarray, closes: np.ndarray, shares: np.ndarray) ->
 
 
 def run_bt(days: np.ndarray, closes: np.ndarray, weights_at: dict[Any, np.ndarray]) -> np.ndarray:
-    import bt  # noqa: PLC0415 - optional, only when installed
-    import pandas as pd  # noqa: PLC0415
+    import bt
+    import pandas as pd
 
     index = pd.DatetimeIndex(days.astype("datetime64[ns]"))
     names = [f"S{i:03d}" for i in range(closes.shape[1])]
@@ -74,9 +77,7 @@ def run_bt(days: np.ndarray, closes: np.ndarray, weights_at: dict[Any, np.ndarra
     targets = pd.DataFrame(
         np.vstack(list(weights_at.values())), index=index[list(weights_at)], columns=names
     )
-    strategy = bt.Strategy(
-        "capped", [bt.algos.WeighTarget(targets), bt.algos.Rebalance()]
-    )
+    strategy = bt.Strategy("capped", [bt.algos.WeighTarget(targets), bt.algos.Rebalance()])
     test = bt.Backtest(strategy, frame, integer_positions=False, progress_bar=False)
     result = bt.run(test)
     values = result.prices["capped"].to_numpy()
@@ -154,7 +155,7 @@ def main() -> None:
     }
 
     try:
-        import bt  # noqa: F401, PLC0415
+        import bt  # noqa: F401
     except ImportError:
         report["bt"] = {"skipped": "bt is not importable in this environment (not a dependency)"}
     else:

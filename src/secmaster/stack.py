@@ -36,6 +36,8 @@ class Process:
     proc: subprocess.Popen[bytes]
     url: str | None
     log: Path
+    argv: list[str]
+    env: dict[str, str]
 
 
 @dataclass
@@ -48,6 +50,7 @@ class Stack:
     kafka_bootstrap: str | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
     topic_prefix: str = ""
+    provider_latency_ms: float = 0.0
     pg: EmbeddedPostgres | None = None
     broker: EmbeddedBroker | None = None
     processes: list[Process] = field(default_factory=list)
@@ -106,7 +109,7 @@ class Stack:
         log = logs / f"{name}.log"
         with open(log, "ab") as fh:
             proc = subprocess.Popen(argv, env=env, stdout=fh, stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
-        p = Process(name, proc, url, log)
+        p = Process(name, proc, url, log, argv, env)
         self.processes.append(p)
         if url:
             self.urls[name] = url
@@ -127,7 +130,7 @@ class Stack:
         )
         self._spawn(
             "provider-emulator",
-            [*emulator, "provider", "--port", str(prov_port)],
+            [*emulator, "provider", "--port", str(prov_port), "--latency-ms", str(self.provider_latency_ms)],
             dict(os.environ),
             logs,
             f"http://127.0.0.1:{prov_port}",
@@ -146,6 +149,24 @@ class Stack:
     def _wait_ready(self, timeout: float = 90.0) -> None:
         for svc in SERVICES:
             _wait_http(self.urls[svc] + "/readyz", self._proc(svc), timeout=timeout)
+
+    # ---- fault injection (tests) ----------------------------------------------------
+
+    def kill(self, name: str) -> None:
+        """SIGKILL one process: no shutdown hooks, no flushing, as a crash."""
+        p = self._proc(name)
+        p.proc.kill()
+        p.proc.wait()
+
+    def restart(self, name: str) -> None:
+        """Start a killed or stopped process again with the same command and environment."""
+        old = self._proc(name)
+        if old.proc.poll() is None:
+            raise RuntimeError(f"{name} is still running")
+        self.processes.remove(old)
+        new = self._spawn(name, old.argv, old.env, old.log.parent, old.url)
+        if name in SERVICES:
+            _wait_http(self.urls[name] + "/readyz", new)
 
     # ---- stop ------------------------------------------------------------------------
 

@@ -4,13 +4,13 @@ computation written here: buy-and-hold of target weights between resets, chained
 from __future__ import annotations
 
 import csv
+import itertools
 import zipfile
 from datetime import date, datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
-
 from indexer.domain.levels import compute_index
 from indexer.domain.panel import Event, Panel, as_dates
 
@@ -54,7 +54,7 @@ def lean(reference_dir: Path) -> dict[str, object]:
         row_dates = as_dates([r[0] for r in rows])
         factor = np.asarray([r[1] for r in rows])[np.searchsorted(row_dates, dates, side="left")]
         adjusted[:, k] *= factor
-        for (day, before), (_, after) in zip(rows, rows[1:], strict=False):
+        for (day, before), (_, after) in itertools.pairwise(rows):
             if after != before:
                 ex = days[int(np.searchsorted(dates, np.datetime64(day, "D"), side="right"))]
                 splits.append(Event(ex, symbol, after / before))
@@ -82,7 +82,7 @@ def _buy_and_hold(closes: np.ndarray, resets: list[int], weights_at, base: float
     levels = np.empty(len(closes))
     levels[start] = base
     marks = [*resets, len(closes) - 1]
-    for r, nxt in zip(marks[:-1], marks[1:], strict=True):
+    for r, nxt in itertools.pairwise(marks):
         w = weights_at(r)
         held = w > 0
         growth = closes[r + 1 : nxt + 1][:, held] / closes[r, held]

@@ -7,7 +7,6 @@ from datetime import date, timedelta
 
 import numpy as np
 import pytest
-
 from indexer.domain.levels import IndexInputError, compute_index
 from indexer.domain.panel import Event, HoldingsSnapshot, Panel, as_dates
 
@@ -222,5 +221,5 @@ def test_inputs_that_cannot_make_an_index_are_explained(make_definition, make_pa
             make_definition(base_date=date(2025, 1, 1), universe={"constituents": ["X"]}), panel
         )
     bad = make_panel(days, {"X": [10, -1], "Y": [10, 10]})
-    with pytest.raises(IndexInputError, match="close of X on 2024-01-03 is -1.0"):
+    with pytest.raises(IndexInputError, match=r"close of X on 2024-01-03 is -1\.0"):
         compute_index(make_definition(base_date=days[0], universe={"constituents": ["X"]}), bad)

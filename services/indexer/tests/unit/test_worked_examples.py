@@ -10,7 +10,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-
 from indexer.domain.levels import compute_index
 from indexer.domain.methodology import (
     adjustment_factors,
@@ -70,7 +69,7 @@ def test_we2_price_weighted_split_moves_the_divisor_not_the_level(
     we = examples["WE2_price_weighted_split"]
     before, after = we["inputs"]["prices_before"], we["expected"]["prices_after"]
     definition = make_definition(weighting="price", base_value=we["expected"]["index_before"])
-    panel = make_panel([D0, D1], {s: [b, a] for s, b, a in zip("XYZ", before, after)})
+    panel = make_panel([D0, D1], {s: [b, a] for s, b, a in zip("XYZ", before, after, strict=True)})
     ratio = we["inputs"]["split"]["ratio"]
     result = compute_index(definition, panel, splits=[Event(D1, "X", ratio)])
 
@@ -127,7 +126,7 @@ def test_we4_equal_weight_factors_and_next_day_mean_return(examples, make_defini
 
     result = compute_index(
         make_definition(weighting="equal"),
-        make_panel([D0, D1], {s: [a, b] for s, a, b in zip("XYZ", prices, nxt)}),
+        make_panel([D0, D1], {s: [a, b] for s, a, b in zip("XYZ", prices, nxt, strict=True)}),
     )
     assert result.levels.tolist() == pytest.approx(
         [we["expected"]["level_rebalance_day"], we["expected"]["level_next_day"]], rel=EXACT

@@ -1,5 +1,6 @@
-"""Use cases of the ingestion service: turn a parsed holdings file into stored rows, a
-quarantine and one complete snapshot in the outbox, all in one transaction."""
+"""Use cases of the ingestion service: a parsed file becomes stored rows, a quarantine and
+its events in the outbox, all in one transaction per file (a file that breaks midway rolls
+back whole, so no partial snapshot or partial file is ever published)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import hashlib
 import math
 import uuid
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,41 +20,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ingestion.adapters import repository
 from ingestion.domain.records import Holding, Reject
+from ingestion.instrument_writer import InstrumentWriter
+from ingestion.summary import IngestSummary
+
+# Called with the number of input rows read since the last call (drives a progress bar).
+Progress = Callable[[int], None]
+# Rows read between two progress reports.
+PROGRESS_EVERY = 1000
 
 PRODUCER = "ingestion"
 
 # How our identifier names map onto the contract's id types.
 _ID_TYPES = {"isin": "ISIN", "cusip": "CUSIP", "sedol": "SEDOL", "figi": "FIGI", "ticker": "TICKER"}
-
-
-@dataclass
-class IngestSummary:
-    path: str
-    format: str
-    portfolio_id: str
-    as_of: dt.date | None
-    file_id: int | None = None
-    rows_read: int = 0
-    records: int = 0
-    published: int = 0
-    quarantined: Counter[str] = field(default_factory=Counter)
-    duplicate_of: int | None = None
-    snapshot_id: uuid.UUID | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "path": self.path,
-            "format": self.format,
-            "portfolio_id": self.portfolio_id,
-            "as_of": self.as_of.isoformat() if self.as_of else None,
-            "file_id": self.file_id,
-            "rows_read": self.rows_read,
-            "records": self.records,
-            "published": self.published,
-            "quarantined": dict(self.quarantined),
-            "duplicate_of": self.duplicate_of,
-            "snapshot_id": str(self.snapshot_id) if self.snapshot_id else None,
-        }
 
 
 def file_sha256(path: Path) -> str:
@@ -101,6 +79,7 @@ async def ingest_holdings(
     as_of: dt.date,
     chunk_size: int = 500,
     sha256: str | None = None,
+    progress: Progress | None = None,
 ) -> IngestSummary:
     """Store a holdings file and publish it as one complete snapshot (chunks 0..m-1).
 
@@ -125,6 +104,8 @@ async def ingest_holdings(
         quarantine: list[dict[str, Any]] = []
         for item in items:
             summary.rows_read += 1
+            if progress is not None and summary.rows_read % PROGRESS_EVERY == 0:
+                progress(PROGRESS_EVERY)
             if isinstance(item, Reject):
                 summary.quarantined[str(item.reason)] += 1
                 quarantine.append(
@@ -151,16 +132,14 @@ async def ingest_holdings(
                 continue
             line = holding_line(item)
             if line is None:
-                reason = "no_usable_identifier" if item.quantity is not None else "missing_quantity"
+                reason, detail = _unusable_holding(item)
                 summary.quarantined[reason] += 1
                 quarantine.append(
                     {
                         "file_id": file_id,
                         "row_no": item.row,
                         "reason": reason,
-                        "detail": "the row has no identifier that passed validation"
-                        if reason == "no_usable_identifier"
-                        else "the row has no quantity",
+                        "detail": detail,
                         "raw": item.model_dump(mode="json"),
                     }
                 )
@@ -208,4 +187,76 @@ async def ingest_holdings(
             quarantined=sum(summary.quarantined.values()),
         )
         await uow.commit()
+    if progress is not None:
+        progress(summary.rows_read % PROGRESS_EVERY)
+    return summary
+
+
+def _unusable_holding(holding: Holding) -> tuple[str, str]:
+    if holding.quantity is None:
+        return "missing_quantity", "the row has no quantity"
+    if holding.is_cash:
+        # SPDR files list the fund's cash as a row with a placeholder CUSIP (999USDZ92):
+        # a real position, but no security to map or price.
+        return "cash_position", f"cash line {holding.name or ''} {holding.currency or ''}".strip()
+    return "no_usable_identifier", "the row has no identifier that passed validation"
+
+
+async def ingest_instruments(
+    *,
+    engine: AsyncEngine,
+    path: Path,
+    fmt: str,
+    items: Iterable[Any],
+    sha256: str | None = None,
+    batch_size: int = 2000,
+    progress: Progress | None = None,
+) -> IngestSummary:
+    """Store an instruments file (FIRDS, generic instruments CSV) as versions of each
+    (ISIN, MIC) and announce every new or changed one on `reference.instruments.v1`.
+
+    Streams in batches of `batch_size` (bulk COPY of versions and outbox rows) inside one
+    transaction: memory stays flat, and a file that breaks midway (raising from `items`)
+    leaves no row and no event. A file already ingested (same checksum) publishes nothing;
+    a record equal to the current version of its key publishes nothing either.
+    """
+    summary = IngestSummary(path=str(path), format=fmt, portfolio_id="", as_of=None)
+    sha = sha256 or file_sha256(path)
+    async with UnitOfWork(engine, producer=PRODUCER) as uow:
+        existing = await repository.find_file(
+            uow.conn, sha256=sha, fmt=fmt, portfolio_id="", as_of=None
+        )
+        if existing is not None:
+            summary.duplicate_of = existing
+            return summary
+        file_id = await repository.register_file(
+            uow.conn, sha256=sha, source=str(path), fmt=fmt, portfolio_id="", as_of=None
+        )
+        summary.file_id = file_id
+        writer = InstrumentWriter(
+            uow,
+            file_id=file_id,
+            source=path.name,
+            correlation_id=f"file:{sha[:32]}",
+            summary=summary,
+            batch_size=batch_size,
+        )
+        reported = 0
+        for item in items:
+            await writer.add(item)
+            if progress is not None and summary.rows_read - reported >= PROGRESS_EVERY:
+                progress(summary.rows_read - reported)
+                reported = summary.rows_read
+        await writer.flush()
+        await repository.finish_file(
+            uow.conn,
+            file_id,
+            rows_read=summary.rows_read,
+            records=summary.records,
+            published=summary.published,
+            quarantined=sum(summary.quarantined.values()),
+        )
+        await uow.commit()
+    if progress is not None:
+        progress(summary.rows_read - reported)
     return summary

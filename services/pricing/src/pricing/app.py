@@ -60,7 +60,6 @@ def register_handlers(
         name, opts = subscription(settings, service=SERVICE, topic=topic)
         return broker.subscriber(name, **opts)
 
-
     @sub(topics.REFERENCE_SECURITIES)
     async def on_security(env: Envelope[SecurityMapped]) -> None:
         p = env.payload

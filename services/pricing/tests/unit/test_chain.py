@@ -4,13 +4,14 @@ emulator over a socket (Yahoo 429s, Alpaca has no data, Polygon has the bars).""
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from datetime import date
 
 import httpx
 import pytest
 from pricing.adapters.providers import AlpacaProvider, PolygonProvider, YahooProvider
 from pricing.adapters.providers.sandbox import sandbox_series
-from pricing.domain.bars import FetchResult, Interval, PriceBar
+from pricing.domain.bars import FetchResult, Interval
 from pricing.domain.calendars import session_calendar
 from pricing.domain.chain import Outcome, ProviderChain
 from pricing.domain.errors import EmptyData, InvalidData, ProviderError, RateLimited
@@ -40,12 +41,8 @@ class FakeSource:
 
 def _series(provider: str, symbol: str = "ACME") -> FetchResult:
     result = sandbox_series(symbol, START, END)
-    bars = tuple(PriceBar(**{**_fields(b), "provider": provider}) for b in result.bars)
+    bars = tuple(replace(b, provider=provider) for b in result.bars)
     return FetchResult(symbol=symbol, provider=provider, interval=Interval.D1, bars=bars)
-
-
-def _fields(bar: PriceBar) -> dict[str, object]:
-    return {name: getattr(bar, name) for name in PriceBar.__dataclass_fields__}
 
 
 async def test_each_failure_kind_moves_the_symbol_on() -> None:
@@ -73,21 +70,19 @@ async def test_each_failure_kind_moves_the_symbol_on() -> None:
 
 async def test_bars_failing_validation_count_as_invalid_data() -> None:
     good = _series("good")
-    cents = tuple(PriceBar(**{**_fields(b), "provider": "cents"}) for b in good.bars)
     # Every other bar quoted in cents: half the series is a 100x unit error.
     broken = tuple(
-        PriceBar(
-            **{
-                **_fields(b),
-                "open": b.open * 100,
-                "high": b.high * 100,
-                "low": b.low * 100,
-                "close": b.close * 100,
-            }
+        replace(
+            b,
+            provider="cents",
+            open=b.open * 100,
+            high=b.high * 100,
+            low=b.low * 100,
+            close=b.close * 100,
         )
         if i % 2
-        else b
-        for i, b in enumerate(cents)
+        else replace(b, provider="cents")
+        for i, b in enumerate(good.bars)
     )
     calendar = session_calendar("XNYS")
     chain = ProviderChain(
@@ -100,8 +95,7 @@ async def test_bars_failing_validation_count_as_invalid_data() -> None:
     got = await chain.fetch(symbol="ACME", start=START, end=END, interval=Interval.D1)
     assert got.provider == "good"
     assert got.attempts[0].outcome is Outcome.INVALID
-    # The synthetic series has no holidays: Good Friday 2024-03-29 is outside the range,
-    # so every bar is a session bar and all are kept.
+    # The synthetic series follows the NYSE calendar, so every good bar is kept.
     assert len(got.bars) == len(good.bars) == 20
 
 

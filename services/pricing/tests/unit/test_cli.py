@@ -11,11 +11,11 @@ import pytest
 from pricing.adapters.providers.sandbox import sandbox_series
 from pricing.adapters.providers.yahoo import parse_chart
 from pricing.cli import result_json
-
-from .conftest import Recording
 from typer.testing import CliRunner
 
 from secmaster.cli import build_app
+
+from .conftest import Recording
 
 runner = CliRunner()
 ARGS = ["prices", "fetch", "--symbol", "NVDA", "--start", "2024-02-26", "--end", "2024-03-08"]
@@ -40,7 +40,6 @@ def test_fetch_json_from_each_emulated_provider(emulator_url: str, provider: str
     doc = json.loads(result.stdout)
     assert (doc["symbol"], doc["provider"], doc["actions"]) == ("NVDA", provider, [])
     expected = sandbox_series("NVDA", date(2024, 2, 26), date(2024, 3, 8))
-    )
     assert [b["date"] for b in doc["bars"]] == [b.trading_date.isoformat() for b in expected.bars]
     assert len(doc["bars"]) == 10
     first = doc["bars"][0]

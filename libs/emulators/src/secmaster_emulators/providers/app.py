@@ -392,6 +392,8 @@ def create_app(
         string "empty" when an empty-data fault applies, or None to answer normally."""
         request.state.provider, request.state.symbol = provider, symbol
         extra, fault = state.take_faults(provider, symbol)
+        if extra > 0:
+            request.state.fault = "latency"
         if state.latency_s + extra > 0:
             await asyncio.sleep(state.latency_s + extra)
         if fault is not None:

@@ -95,6 +95,108 @@ async def as_of(
     return _row(row) if row else None
 
 
+def _key_arrays(keys: Sequence[tuple[str, str, str]]) -> dict[str, list[str]]:
+    return {"t": [k[0] for k in keys], "v": [k[1] for k in keys], "f": [k[2] for k in keys]}
+
+
+async def lock_keys(conn: AsyncConnection, keys: Sequence[tuple[str, str, str]]) -> None:
+    """Serialise writers of the same identifiers (replicas, the CLI) until this transaction
+    ends: the partial unique index would otherwise fail the second one to open a row. Locks
+    are taken in sorted order so two writers can never wait on each other."""
+    if not keys:
+        return
+    await conn.execute(
+        sa.text(
+            "SELECT count(pg_advisory_xact_lock(hashtextextended(k, 7))) FROM "
+            "(SELECT DISTINCT unnest(CAST(:k AS text[])) AS k ORDER BY 1) s"
+        ),
+        {"k": sorted("\x1f".join(k) for k in keys)},
+    )
+
+
+async def close_many(
+    conn: AsyncConnection, keys: Sequence[tuple[str, str, str]], *, end: dt.date
+) -> None:
+    """Close the current rows of `keys`: validity is [start_date, end_date), so `end` is
+    the first day they no longer hold."""
+    if not keys:
+        return
+    await conn.execute(
+        sa.text(
+            "UPDATE security_mappings m SET end_date = :end, updated_at = now() "
+            "FROM unnest(CAST(:t AS text[]), CAST(:v AS text[]), CAST(:f AS text[])) AS k(t, v, f) "
+            "WHERE m.id_type = k.t AND m.id_value = k.v AND m.filter_key = k.f "
+            "AND m.end_date IS NULL"
+        ),
+        {"end": end, **_key_arrays(keys)},
+    )
+
+
+_MAPPING_FIELDS = (
+    "ticker",
+    "figi",
+    "composite_figi",
+    "share_class_figi",
+    "exch_code",
+    "security_type",
+    "security_type2",
+    "market_sector",
+    "name",
+    "listings",
+)
+
+
+async def insert_many(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    """Open current rows; every row has the keys, `has_no_results`, `start_date`,
+    `last_fetched_date` and (None for negatives) every mapping field."""
+    if not rows:
+        return
+    cols = ("id_type", "id_value", "filter_key", *_MAPPING_FIELDS, "has_no_results",
+            "start_date", "last_fetched_date")  # fmt: skip
+    await conn.execute(
+        sa.text(
+            f"INSERT INTO security_mappings ({', '.join(cols)}) "
+            f"VALUES ({', '.join(':' + c for c in cols)})"
+        ),
+        [{c: r.get(c, 0 if c == "listings" else None) for c in cols} for r in rows],
+    )
+
+
+async def touch_many(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    """Refresh current rows in place (same answer as before): the mapping fields of
+    positives, `last_fetched_date` of all."""
+    positives = [r for r in rows if not r["has_no_results"]]
+    negatives = [r for r in rows if r["has_no_results"]]
+    where = (
+        "WHERE id_type = :id_type AND id_value = :id_value AND filter_key = :filter_key "
+        "AND end_date IS NULL"
+    )
+    if positives:
+        sets = ", ".join(f"{c} = :{c}" for c in _MAPPING_FIELDS)
+        await conn.execute(
+            sa.text(
+                f"UPDATE security_mappings SET {sets}, last_fetched_date = :last_fetched_date, "
+                f"updated_at = now() {where}"
+            ),
+            [
+                {c: r.get(c) for c in ("id_type", "id_value", "filter_key", "last_fetched_date",
+                                       *_MAPPING_FIELDS)}  # fmt: skip
+                for r in positives
+            ],
+        )
+    if negatives:
+        await conn.execute(
+            sa.text(
+                "UPDATE security_mappings SET last_fetched_date = :last_fetched_date, "
+                f"updated_at = now() {where}"
+            ),
+            [
+                {c: r[c] for c in ("id_type", "id_value", "filter_key", "last_fetched_date")}
+                for r in negatives
+            ],
+        )
+
+
 async def close_current(
     conn: AsyncConnection, *, id_type: str, id_value: str, filter_key: str, end: dt.date
 ) -> None:
@@ -133,6 +235,26 @@ async def insert_mapping(conn: AsyncConnection, row: dict[str, Any]) -> None:
             f"INSERT INTO security_mappings ({cols}) VALUES ({', '.join(':' + c for c in row)})"
         ),
         row,
+    )
+
+
+async def save_listings_many(
+    conn: AsyncConnection, rows: Sequence[tuple[tuple[str, str, str], dict[str, Any]]]
+) -> None:
+    """Store every listing of many answers: ((id_type, id_value, filter_key), listing)."""
+    if not rows:
+        return
+    await conn.execute(
+        sa.text(
+            "INSERT INTO security_listings (id_type, id_value, filter_key, figi, listing) "
+            "VALUES (:t, :v, :f, :figi, CAST(:listing AS jsonb)) "
+            "ON CONFLICT (id_type, id_value, filter_key, figi) DO UPDATE "
+            "SET listing = EXCLUDED.listing, fetched_at = now()"
+        ),
+        [
+            {"t": k[0], "v": k[1], "f": k[2], "figi": lst["figi"], "listing": json.dumps(lst)}
+            for k, lst in rows
+        ],
     )
 
 
@@ -238,17 +360,86 @@ async def queue_depth(conn: AsyncConnection) -> int:
     return int(await conn.scalar(sa.text("SELECT count(*) FROM mapping_queue")) or 0)
 
 
-async def stats(conn: AsyncConnection) -> dict[str, int]:
+PARKED_ERROR = "OpenFIGI error answer"
+
+
+async def stats(
+    conn: AsyncConnection,
+    *,
+    now: dt.datetime | None = None,
+    negative_ttl: dt.timedelta | None = None,
+    positive_ttl: dt.timedelta | None = None,
+) -> dict[str, int]:
+    """Counts of current rows (mapped, negative), closed history rows, listings and queued
+    identifiers (`parked`: OpenFIGI answered `error`, kept out of the cache); with `now` and
+    the TTLs, also how many current rows are stale."""
+    params: dict[str, Any] = {
+        "now": now or dt.datetime.now(dt.UTC),
+        "neg": negative_ttl or dt.timedelta(days=60),
+        "pos": positive_ttl or dt.timedelta(days=30),
+    }
     row = (
         await conn.execute(
             sa.text(
                 "SELECT count(*) FILTER (WHERE end_date IS NULL) AS current, "
                 "count(*) FILTER (WHERE end_date IS NULL AND NOT has_no_results) AS mapped, "
                 "count(*) FILTER (WHERE end_date IS NULL AND has_no_results) AS negative, "
-                "count(*) FILTER (WHERE end_date IS NOT NULL) AS history FROM security_mappings"
-            )
+                "count(*) FILTER (WHERE end_date IS NOT NULL) AS history, "
+                "count(*) FILTER (WHERE end_date IS NULL AND last_fetched_date + "
+                "CASE WHEN has_no_results THEN CAST(:neg AS interval) "
+                "ELSE CAST(:pos AS interval) END <= :now) AS stale "
+                "FROM security_mappings"
+            ),
+            params,
         )
     ).one()
     out = {k: int(v) for k, v in row._mapping.items()}
-    out["queued"] = await queue_depth(conn)
+    out["listings"] = int(
+        await conn.scalar(sa.text("SELECT count(*) FROM security_listings")) or 0
+    )
+    queue = (
+        await conn.execute(
+            sa.text(
+                "SELECT count(*) AS queued, count(*) FILTER (WHERE last_error = :e) AS parked "
+                "FROM mapping_queue"
+            ),
+            {"e": PARKED_ERROR},
+        )
+    ).one()
+    out["queued"] = int(queue.queued)
+    out["parked"] = int(queue.parked)
     return out
+
+
+async def stale(
+    conn: AsyncConnection,
+    *,
+    now: dt.datetime,
+    negative_ttl: dt.timedelta,
+    positive_ttl: dt.timedelta,
+    limit: int | None = None,
+) -> list[CachedMapping]:
+    """Current rows whose answer is older than its TTL, oldest first."""
+    rows = await conn.execute(
+        sa.text(
+            f"SELECT {_COLUMNS} FROM security_mappings WHERE end_date IS NULL AND "
+            "last_fetched_date + CASE WHEN has_no_results THEN CAST(:neg AS interval) "
+            "ELSE CAST(:pos AS interval) END <= :now ORDER BY last_fetched_date, id"
+            + (" LIMIT :limit" if limit is not None else "")
+        ),
+        {"now": now, "neg": negative_ttl, "pos": positive_ttl, "limit": limit},
+    )
+    return [_row(r) for r in rows]
+
+
+async def clear(conn: AsyncConnection, *, negatives_only: bool = False) -> dict[str, int]:
+    """Forget cached answers: every row (history and listings too), or only the current
+    negative rows (so those identifiers are asked again)."""
+    if negatives_only:
+        n = await conn.execute(
+            sa.text("DELETE FROM security_mappings WHERE end_date IS NULL AND has_no_results")
+        )
+        return {"mappings": int(n.rowcount or 0), "listings": 0}
+    listings = await conn.execute(sa.text("DELETE FROM security_listings"))
+    mappings = await conn.execute(sa.text("DELETE FROM security_mappings"))
+    return {"mappings": int(mappings.rowcount or 0), "listings": int(listings.rowcount or 0)}

@@ -8,8 +8,10 @@ import asyncio
 import collections
 import datetime as dt
 import email.utils
+import inspect
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -147,6 +149,12 @@ class AnswerAnchoredGate:
         )
 
 
+def _admission_of(limiter: RateLimiter) -> Callable[[], AbstractAsyncContextManager[None]] | None:
+    """The limiter's answer-anchored `admission()` context manager, when it has one."""
+    admission = getattr(limiter, "admission", None)
+    return admission if callable(admission) else None
+
+
 def job_payload(job: MappingJob) -> dict[str, object]:
     return {"idType": job.id_type, "idValue": job.id_value, **job.filters()}
 
@@ -226,8 +234,12 @@ class OpenFigiClient:
         self.search_limiter: RateLimiter = search_limiter or default_search_limiter(keyed=keyed)
         # In-process guard against arrival lag (see AnswerAnchoredGate); the limiters keep
         # the budget shared with other processes.
+        # A limiter with its own `admission()` (the Postgres-shared one) anchors on answers
+        # across every replica, so it needs no in-process gate.
         self._gates: dict[int, AnswerAnchoredGate | None] = {
-            id(lim): AnswerAnchoredGate.matching(lim) if anchor_on_answers else None
+            id(lim): AnswerAnchoredGate.matching(lim)
+            if anchor_on_answers and _admission_of(lim) is None
+            else None
             for lim in (self.limiter, self.search_limiter)
         }
         self.breaker = breaker
@@ -393,15 +405,14 @@ class OpenFigiClient:
                 self.breaker.before_call()
             gate = self._gates.get(id(limiter))
             slot = await gate.enter() if gate is not None else None
+            admission = _admission_of(limiter)
             try:
-                await limiter.acquire()
-                response = await self._http.request(
-                    method,
-                    self.base_url + path,
-                    json=body,
-                    headers=headers,
-                    timeout=self._timeout,
-                )
+                if admission is not None:
+                    async with admission():
+                        response = await self._request(method, path, body, headers)
+                else:
+                    await limiter.acquire()
+                    response = await self._request(method, path, body, headers)
             except httpx.TransportError as exc:  # timeouts, refused and reset connections
                 self._failed()
                 raise OpenFigiUnavailable(f"{method} {path}: {type(exc).__name__}") from exc
@@ -416,7 +427,10 @@ class OpenFigiClient:
                 wait = self._rate_limit_wait(response, limiter)
                 penalize = getattr(limiter, "penalize", None)
                 if callable(penalize):
-                    penalize(wait)
+                    # The in-process limiter's penalize is sync, the Postgres one's async.
+                    pending = penalize(wait)
+                    if inspect.isawaitable(pending):
+                        await pending
                 log.warning("openfigi.rate_limited", path=path, wait_s=wait)
                 await self._sleep(wait)
                 continue
@@ -435,6 +449,13 @@ class OpenFigiClient:
             raise OpenFigiRequestError(status, response.text)
         raise OpenFigiRateLimited(
             f"{method} {path}: still 429 after {self.retry.max_rate_limited} waits"
+        )
+
+    async def _request(
+        self, method: str, path: str, body: object, headers: dict[str, str]
+    ) -> httpx.Response:
+        return await self._http.request(
+            method, self.base_url + path, json=body, headers=headers, timeout=self._timeout
         )
 
     @staticmethod

@@ -9,6 +9,7 @@ from enrichment.domain.mapping import (
     MappingJob,
     MappingResult,
     MappingStatus,
+    filters_from_key,
 )
 from enrichment.domain.primary_listing import (
     DEFAULT_EXCHANGE_PREFERENCE,
@@ -26,6 +27,7 @@ __all__ = [
     "MappingJob",
     "MappingResult",
     "MappingStatus",
+    "filters_from_key",
     "guess_id_type",
     "home_country",
     "is_cusip",

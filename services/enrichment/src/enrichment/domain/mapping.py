@@ -127,6 +127,30 @@ class MappingJob:
         return cls(id_type, id_value, **kwargs)  # type: ignore[arg-type]
 
 
+_RANGE_FILTERS = {"strike": float, "contractSize": float, "coupon": float,
+                  "expiration": str, "maturity": str}  # fmt: skip
+
+
+def filters_from_key(filter_key: str) -> dict[str, object]:
+    """The OpenFIGI-named filters a `MappingJob.filter_key` was made from (its inverse),
+    so a cached row can be asked again exactly as it was asked first."""
+    out: dict[str, object] = {}
+    if not filter_key:
+        return out
+    for part in filter_key.split("|"):
+        name, sep, text = part.partition("=")
+        if not sep:
+            raise ValueError(f"malformed filter key part {part!r} in {filter_key!r}")
+        if name == "includeUnlistedEquities":
+            out[name] = text == "true"
+        elif name in _RANGE_FILTERS:
+            cast = _RANGE_FILTERS[name]
+            out[name] = [None if v == "" else cast(v) for v in text.split(",")]
+        else:
+            out[name] = text
+    return out
+
+
 def _number_text(value: object) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
@@ -216,6 +240,7 @@ class MappingResult:
 
 __all__ = [
     "FILTER_FIELDS",
+    "filters_from_key",
     "ID_TYPES",
     "FigiListing",
     "MappingJob",

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cached_property
 from datetime import date
+from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
@@ -392,7 +392,8 @@ def _reset_shares(resets: _Resets, k: int, row_closes: FloatArray, q: FloatArray
     if resets.scaled_by_value:
         scaled: FloatArray = resets.basis[k] * float(row_closes @ q)
         return scaled
-    return resets.basis[k]
+    target: FloatArray = resets.basis[k]
+    return target
 
 
 def _per_price(values: FloatArray, closes: FloatArray) -> FloatArray:

@@ -13,7 +13,8 @@ NAME = "sandbox"
 
 
 class SandboxProvider:
-    """No network, no key. Weekdays only (the synthetic calendar has no holidays)."""
+    """No network, no key. Bars on NYSE sessions only (weekends, holidays and special
+    closures are left out)."""
 
     name = NAME
 

@@ -1,0 +1,115 @@
+"""Postgres access for instrument versions: read the current version of many keys at once,
+supersede them, and COPY new versions and their outbox rows in bulk."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ingestion.domain.instruments import CurrentVersion, InstrumentStatus, InstrumentVersion
+
+INSTRUMENT_COLUMNS = (
+    "isin",
+    "mic",
+    "version",
+    "status",
+    "change",
+    "full_name",
+    "short_name",
+    "cfi",
+    "currency",
+    "issuer_lei",
+    "valid_from",
+    "valid_to",
+    "expiry_date",
+    "competent_authority",
+    "other_ids",
+    "content_hash",
+    "file_id",
+    "source",
+)
+OUTBOX_COLUMNS = ("event_id", "topic", "key", "headers", "value")
+
+
+async def current_versions(
+    conn: AsyncConnection, keys: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], CurrentVersion]:
+    """The current version of each (ISIN, MIC) in `keys` that has one; one round trip."""
+    if not keys:
+        return {}
+    rows = await conn.execute(
+        sa.text(
+            "SELECT i.isin, i.mic, i.id, i.version, i.status, i.content_hash "
+            "FROM unnest(CAST(:isins AS text[]), CAST(:mics AS text[])) AS k(isin, mic) "
+            "JOIN instruments i ON i.isin = k.isin AND i.mic = k.mic "
+            "WHERE i.superseded_at IS NULL"
+        ),
+        {"isins": [k[0] for k in keys], "mics": [k[1] for k in keys]},
+    )
+    return {
+        (r.isin, r.mic): CurrentVersion(
+            row_id=r.id,
+            version=r.version,
+            status=InstrumentStatus(r.status),
+            content_hash=r.content_hash,
+        )
+        for r in rows
+    }
+
+
+async def supersede(conn: AsyncConnection, row_ids: Sequence[int]) -> None:
+    """Close the given versions: they stop being current (their rows stay as history)."""
+    if row_ids:
+        await conn.execute(
+            sa.text(
+                "UPDATE instruments SET superseded_at = now() WHERE id = ANY(CAST(:ids AS bigint[]))"
+            ),
+            {"ids": list(row_ids)},
+        )
+
+
+def version_record(
+    version: InstrumentVersion, *, file_id: int | None, source: str
+) -> tuple[Any, ...]:
+    """One `instruments` row, in INSTRUMENT_COLUMNS order, for COPY."""
+    r = version.record
+    return (
+        version.isin,
+        version.mic,
+        version.version,
+        version.status.value,
+        version.change,
+        r.full_name,
+        r.short_name,
+        r.cfi,
+        r.currency,
+        r.issuer_lei,
+        r.valid_from,
+        r.valid_to,
+        r.expiry_date,
+        r.competent_authority,
+        json.dumps(r.other_ids),
+        version.content_hash,
+        file_id,
+        source,
+    )
+
+
+async def copy_rows(
+    conn: AsyncConnection, table: str, columns: Sequence[str], records: Iterable[tuple[Any, ...]]
+) -> None:
+    """COPY rows into `table` on this connection, inside its open transaction.
+
+    COPY moves rows several times faster than a multi-row INSERT (asyncpg's binary COPY
+    protocol); the transaction must already have begun, which every caller's earlier
+    statement guarantees.
+    """
+    raw = await conn.get_raw_connection()
+    driver = raw.driver_connection
+    if driver is None:  # pragma: no cover - a pooled connection always has one
+        raise RuntimeError("no driver connection")
+    await driver.copy_records_to_table(table, records=list(records), columns=list(columns))

@@ -1,0 +1,130 @@
+"""Instrument validity history keyed by (ISIN, MIC): what a record changes, and whether it
+changes anything at all (the rule that makes re-ingesting a file publish nothing new)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Literal
+
+from ingestion.domain.records import FirdsRecordType, Instrument
+
+# A venue-less record (a generic instruments CSV without a MIC) is stored under this MIC.
+NO_VENUE = ""
+
+Change = Literal["created", "modified", "terminated", "cancelled"]
+
+
+class InstrumentStatus(StrEnum):
+    """The state a version of an (ISIN, MIC) records."""
+
+    ACTIVE = "active"
+    TERMINATED = "terminated"
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True, slots=True)
+class CurrentVersion:
+    """The latest stored version of one (ISIN, MIC): just enough to decide on a new record."""
+
+    row_id: int
+    version: int
+    status: InstrumentStatus
+    content_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class InstrumentVersion:
+    """A version to store (and announce) for one (ISIN, MIC)."""
+
+    isin: str
+    mic: str
+    version: int
+    status: InstrumentStatus
+    change: Change
+    content_hash: str
+    record: Instrument
+
+    @property
+    def valid_from(self) -> datetime | None:
+        return self.record.valid_from
+
+    @property
+    def valid_to(self) -> datetime | None:
+        return self.record.valid_to
+
+
+def key_of(record: Instrument) -> tuple[str, str]:
+    """(ISIN, MIC) of a record that has an ISIN."""
+    if record.isin is None:
+        raise ValueError("an instrument without ISIN has no (ISIN, MIC) key")
+    return record.isin, record.mic or NO_VENUE
+
+
+def status_of(record: Instrument) -> InstrumentStatus:
+    """A FIRDS termination closes validity, a cancellation voids the record (ESMA65-8-5014
+    §2: a cancelled record was reported in error); anything else is a live instrument."""
+    if record.record_type is FirdsRecordType.TERMINATED:
+        return InstrumentStatus.TERMINATED
+    if record.record_type is FirdsRecordType.CANCELLED:
+        return InstrumentStatus.CANCELLED
+    return InstrumentStatus.ACTIVE
+
+
+def _text(value: str | date | datetime | None) -> str:
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else value.isoformat()
+
+
+def content_hash(record: Instrument, status: InstrumentStatus) -> str:
+    """A digest of what a version says about the instrument.
+
+    Publication periods and row numbers are left out: every FIRDS file restates them, and
+    they say when ESMA published the data, not anything about the instrument.
+    """
+    parts = (
+        status.value,
+        _text(record.full_name),
+        _text(record.short_name),
+        _text(record.cfi),
+        _text(record.currency),
+        _text(record.issuer_lei),
+        _text(record.valid_from),
+        _text(record.valid_to),
+        _text(record.expiry_date),
+        _text(record.competent_authority),
+        "|".join(f"{k}={v}" for k, v in sorted(record.other_ids.items())),
+    )
+    return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=16).hexdigest()
+
+
+def next_version(record: Instrument, current: CurrentVersion | None) -> InstrumentVersion | None:
+    """The version `record` adds to the history, or None when it restates the current one.
+
+    The change announced follows the new state: a first sighting is `created` unless it
+    already arrives terminated or cancelled; a changed live record is `modified`.
+    """
+    isin, mic = key_of(record)
+    status = status_of(record)
+    digest = content_hash(record, status)
+    if current is not None and current.content_hash == digest:
+        return None
+    change: Change
+    if status is InstrumentStatus.TERMINATED:
+        change = "terminated"
+    elif status is InstrumentStatus.CANCELLED:
+        change = "cancelled"
+    else:
+        change = "created" if current is None else "modified"
+    return InstrumentVersion(
+        isin=isin,
+        mic=mic,
+        version=1 if current is None else current.version + 1,
+        status=status,
+        change=change,
+        content_hash=digest,
+        record=record,
+    )
