@@ -6,25 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import hashlib
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, HTTPException
-
-from enrichment.adapters import cache
-from enrichment.adapters.openfigi import OpenFigiClient, OpenFigiConfigurationError
-from enrichment.service import (
-    PRODUCER,
-    CachePolicy,
-    drain_queue_once,
-    preferred_identifier,
-    request_mappings,
-)
-from enrichment.settings import EnrichmentSettings
 from faststream.kafka import KafkaBroker
-from secmaster_common.breaker import CircuitBreaker
 from secmaster_common.db.engine import make_engine
-from secmaster_common.db.limiter import PostgresWindowLimiter
 from secmaster_common.db.uow import UnitOfWork
 from secmaster_common.events import (
     EnrichmentRequested,
@@ -36,42 +22,22 @@ from secmaster_common.events import (
 from secmaster_common.kafka import make_broker, subscription
 from secmaster_common.logging import configure_logging, get_logger
 from secmaster_common.runtime import ServiceRuntime, serve
-from secmaster_common.services import app_dsn
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-SERVICE = "enrichment"
+from enrichment.adapters import cache
+from enrichment.adapters.openfigi import OpenFigiClient, OpenFigiConfigurationError
+from enrichment.service import (
+    PRODUCER,
+    CachePolicy,
+    cache_id_type,
+    drain_queue_once,
+    preferred_identifier,
+    request_mappings,
+)
+from enrichment.settings import EnrichmentSettings
+from enrichment.wiring import SERVICE, build_client, cache_policy, database_dsn
+
 log = get_logger(__name__)
-
-
-def budget_name(api_key: str | None) -> str:
-    """The shared limiter's budget: one per API key (hashed: the key itself never leaves
-    the process), one for anonymous use."""
-    if not api_key:
-        return "openfigi:mapping:anonymous"
-    return "openfigi:mapping:" + hashlib.sha256(api_key.encode()).hexdigest()[:16]
-
-
-def build_client(settings: EnrichmentSettings, runtime: ServiceRuntime) -> OpenFigiClient:
-    key = settings.openfigi_api_key.get_secret_value() if settings.openfigi_api_key else None
-    keyed = bool(key)
-    limiter = PostgresWindowLimiter(
-        runtime.engine,
-        budget=budget_name(key),
-        max_calls=settings.openfigi_max_requests or 25,
-        window_s=settings.openfigi_window_s or (6.0 if keyed else 60.0),
-        margin_s=settings.openfigi_limit_margin_s,
-    )
-    breaker = CircuitBreaker(
-        "openfigi",
-        failure_threshold=settings.enrichment_breaker_failures,
-        reset_timeout_s=settings.enrichment_breaker_reset_s,
-    )
-    return OpenFigiClient(
-        settings.openfigi_base_url,
-        key,
-        limiter=limiter,
-        breaker=breaker,
-        batch_size=settings.openfigi_batch_size,
-    )
 
 
 def register_handlers(
@@ -81,12 +47,11 @@ def register_handlers(
         name, opts = subscription(settings, service=SERVICE, topic=topic)
         return broker.subscriber(name, **opts)
 
-    policy = CachePolicy(
-        negative_ttl=dt.timedelta(days=settings.enrichment_negative_ttl_days),
-        positive_ttl=dt.timedelta(days=settings.enrichment_positive_refresh_days),
-    )
+    policy = cache_policy(settings)
 
-    async def handle(env: Envelope[Any], topic: str, refs: list[tuple[str, str, dict[str, object]]]) -> None:
+    async def handle(
+        env: Envelope[Any], topic: str, refs: list[tuple[str, str, dict[str, object]]]
+    ) -> None:
         async with UnitOfWork(runtime.engine, producer=PRODUCER) as uow:
             if not await uow.claim(consumer=SERVICE, event_id=env.event_id, topic=topic):
                 return
@@ -103,9 +68,9 @@ def register_handlers(
 
     @sub(topics.REFERENCE_HOLDINGS)
     async def on_holdings(env: Envelope[HoldingsSnapshotChunk]) -> None:
-        refs = []
+        refs: list[tuple[str, str, dict[str, object]]] = []
         for line in env.payload.holdings:
-            chosen = preferred_identifier(dict(line.identifiers))
+            chosen = preferred_identifier({str(k): v for k, v in line.identifiers.items()})
             if chosen is not None:
                 refs.append((chosen[0], chosen[1], {}))
         await handle(env, topics.REFERENCE_HOLDINGS, refs)
@@ -119,7 +84,7 @@ def register_handlers(
 
     @sub(topics.ENRICHMENT_REQUESTS)
     async def on_request(env: Envelope[EnrichmentRequested]) -> None:
-        refs = []
+        refs: list[tuple[str, str, dict[str, object]]] = []
         for ref in env.payload.identifiers:
             filters: dict[str, object] = {}
             if ref.exch_code:
@@ -133,14 +98,20 @@ def register_handlers(
 
 
 async def mapping_worker(
-    runtime: ServiceRuntime, client: OpenFigiClient, settings: EnrichmentSettings, wake: asyncio.Event
+    runtime: ServiceRuntime,
+    client: OpenFigiClient,
+    settings: EnrichmentSettings,
+    wake: asyncio.Event,
 ) -> None:
     """Drain the durable queue forever; wakes early when a handler queued something."""
     limit = client.batch_size * 4
     while True:
         try:
             n = await drain_queue_once(
-                engine=runtime.engine, client=client, limit=limit, lease_s=settings.enrichment_queue_lease_s
+                engine=runtime.engine,
+                client=client,
+                limit=limit,
+                lease_s=settings.enrichment_queue_lease_s,
             )
         except OpenFigiConfigurationError as exc:
             log.error("OpenFIGI configuration error; mapping paused", error=str(exc))
@@ -159,23 +130,31 @@ async def mapping_worker(
                 pass
 
 
-def build_router(runtime: ServiceRuntime) -> APIRouter:
+def build_router(engine: AsyncEngine, policy: CachePolicy) -> APIRouter:
     router = APIRouter()
 
     @router.get("/securities/{id_type}/{value}")
-    async def get_security(id_type: str, value: str, as_of: dt.date | None = None) -> dict[str, Any]:
-        async with runtime.engine.connect() as conn:
-            row = await cache.as_of(conn, id_type=id_type.upper(), id_value=value, day=as_of)
+    async def get_security(
+        id_type: str, value: str, as_of: dt.date | None = None
+    ) -> dict[str, Any]:
+        """The mapping valid on `as_of` (default: the current one); `id_type` is ISIN,
+        CUSIP, SEDOL, FIGI, TICKER or another OpenFIGI idType."""
+        kind = cache_id_type(id_type.upper())
+        async with engine.connect() as conn:
+            row = await cache.as_of(conn, id_type=kind, id_value=value, day=as_of)
         if row is None:
-            raise HTTPException(status_code=404, detail=f"no mapping for {id_type.upper()} {value}")
+            when = f" on {as_of.isoformat()}" if as_of else ""
+            raise HTTPException(status_code=404, detail=f"no mapping for {kind} {value}{when}")
         out = {k: getattr(row, k) for k in row.__dataclass_fields__}
         out["status"] = "not_found" if row.has_no_results else "mapped"
         return out
 
     @router.get("/cache/stats")
     async def get_stats() -> dict[str, int]:
-        async with runtime.engine.connect() as conn:
-            return await cache.stats(conn)
+        async with engine.connect() as conn:
+            return await cache.stats(
+                conn, negative_ttl=policy.negative_ttl, positive_ttl=policy.positive_ttl
+            )
 
     return router
 
@@ -183,11 +162,7 @@ def build_router(runtime: ServiceRuntime) -> APIRouter:
 def bootstrap(settings: EnrichmentSettings | None = None) -> FastAPI:
     settings = settings or EnrichmentSettings()
     configure_logging(service=SERVICE, level=settings.log_level, json=settings.log_json)
-    dsn = app_dsn(
-        settings.enrichment_database_url.get_secret_value() if settings.enrichment_database_url else None,
-        settings.database_url.get_secret_value(),
-        SERVICE,
-    )
+    dsn = database_dsn(settings)
     broker = make_broker(settings, client_id=SERVICE)
     runtime = ServiceRuntime(
         name=SERVICE,
@@ -198,9 +173,9 @@ def bootstrap(settings: EnrichmentSettings | None = None) -> FastAPI:
     )
     wake = asyncio.Event()
     register_handlers(broker, runtime, settings, wake)
-    client = build_client(settings, runtime)
+    client = build_client(settings, runtime.engine)
     runtime.background.append(lambda: mapping_worker(runtime, client, settings, wake))
-    return runtime.build_http(build_router(runtime))
+    return runtime.build_http(build_router(runtime.engine, cache_policy(settings)))
 
 
 def main() -> None:

@@ -1,23 +1,32 @@
 """Use cases of the enrichment service: queue identifiers that need an answer, drain the
-queue through OpenFIGI, and record answers in the temporal cache with their events."""
+queue through OpenFIGI, map identifiers cache-first, refresh stale answers, import legacy
+caches, and record answers in the temporal cache with their events."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
+from secmaster_common.breaker import CircuitOpenError
+from secmaster_common.db.uow import UnitOfWork, outbox_row
+from secmaster_common.events import IdType, SecurityMapped
+from secmaster_common.events.envelope import new_envelope
+from secmaster_common.logging import get_logger
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from enrichment.adapters import cache
 from enrichment.adapters.openfigi import OpenFigiClient, OpenFigiConfigurationError, OpenFigiError
-from enrichment.domain.mapping import MappingJob, MappingResult, MappingStatus
-from secmaster_common.breaker import CircuitOpenError
-from secmaster_common.db.uow import UnitOfWork
-from secmaster_common.events import SecurityMapped
-from secmaster_common.logging import get_logger
+from enrichment.domain.mapping import (
+    FigiListing,
+    MappingJob,
+    MappingResult,
+    MappingStatus,
+    filters_from_key,
+)
 
 PRODUCER = "enrichment"
 log = get_logger(__name__)
@@ -30,8 +39,15 @@ OPENFIGI_ID_TYPES = {
     "FIGI": "ID_BB_GLOBAL",
     "TICKER": "TICKER",
 }
+_CONTRACT_ID_TYPES = {v: k for k, v in OPENFIGI_ID_TYPES.items()}
+_EVENT_ID_TYPES = frozenset(get_args(IdType))
 # Preference when a holding carries several identifiers: the most specific first.
 MAPPING_PREFERENCE = ("FIGI", "ISIN", "CUSIP", "SEDOL", "TICKER")
+# Cache lookups go to Postgres in chunks this big (one round trip each).
+LOOKUP_CHUNK = 10_000
+
+CacheKey = tuple[str, str, str]
+Progress = Callable[[str, int, int], None]
 
 
 @dataclass(frozen=True)
@@ -40,8 +56,23 @@ class CachePolicy:
     positive_ttl: dt.timedelta = dt.timedelta(days=30)
 
 
+def openfigi_id_type(id_type: str) -> str:
+    """The OpenFIGI idType of a cache/contract id type (ISIN -> ID_ISIN); other OpenFIGI
+    idTypes (ID_WERTPAPIER, ...) are stored under their own name."""
+    return OPENFIGI_ID_TYPES.get(id_type, id_type)
+
+
+def cache_id_type(openfigi_type: str) -> str:
+    """The id type a job's answer is cached under: the contract name when there is one."""
+    return _CONTRACT_ID_TYPES.get(openfigi_type, openfigi_type)
+
+
 def job_for(id_type: str, id_value: str, filters: dict[str, object] | None = None) -> MappingJob:
-    return MappingJob.from_filters(OPENFIGI_ID_TYPES[id_type], id_value, filters or {})
+    return MappingJob.from_filters(openfigi_id_type(id_type), id_value, filters or {})
+
+
+def cache_key(job: MappingJob) -> CacheKey:
+    return (cache_id_type(job.id_type), job.id_value, job.filter_key)
 
 
 def preferred_identifier(identifiers: dict[str, str]) -> tuple[str, str] | None:
@@ -49,6 +80,50 @@ def preferred_identifier(identifiers: dict[str, str]) -> tuple[str, str] | None:
         if identifiers.get(id_type):
             return id_type, identifiers[id_type]
     return None
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True)
+class IdentifierAnswer:
+    """What we know about one job: from the cache (`cached`) or fresh from OpenFIGI."""
+
+    job: MappingJob
+    status: MappingStatus
+    primary: FigiListing | None
+    listings: int
+    message: str | None
+    cached: bool
+
+    @classmethod
+    def from_result(cls, result: MappingResult) -> IdentifierAnswer:
+        return cls(
+            job=result.job,
+            status=result.status,
+            primary=result.primary_listing(),
+            listings=len(result.listings),
+            message=result.message,
+            cached=False,
+        )
+
+    @classmethod
+    def from_cache(cls, job: MappingJob, row: cache.CachedMapping) -> IdentifierAnswer:
+        if row.has_no_results:
+            return cls(job, MappingStatus.NOT_FOUND, None, 0, "No identifier found.", True)
+        primary = FigiListing(
+            figi=row.figi or "",
+            name=row.name,
+            ticker=row.ticker,
+            exch_code=row.exch_code,
+            composite_figi=row.composite_figi,
+            security_type=row.security_type,
+            market_sector=row.market_sector,
+            share_class_figi=row.share_class_figi,
+            security_type2=row.security_type2,
+        )
+        return cls(job, MappingStatus.MAPPED, primary, row.listings, None, True)
 
 
 async def request_mappings(
@@ -70,7 +145,9 @@ async def request_mappings(
         key
         for key in jobs
         if key not in cached
-        or not cached[key].is_fresh(now, negative_ttl=policy.negative_ttl, positive_ttl=policy.positive_ttl)
+        or not cached[key].is_fresh(
+            now, negative_ttl=policy.negative_ttl, positive_ttl=policy.positive_ttl
+        )
     ]
     queued = await cache.enqueue(
         uow.conn,
@@ -88,104 +165,277 @@ async def request_mappings(
     return {"identifiers": len(jobs), "cache_hits": len(jobs) - len(due), "queued": queued}
 
 
-def _listing_dict(listing: Any) -> dict[str, Any]:
+def _listing_dict(listing: FigiListing) -> dict[str, Any]:
     return {k: v for k, v in dataclasses.asdict(listing).items() if v is not None}
+
+
+def _mapping_values(primary: FigiListing, listings: int) -> dict[str, Any]:
+    return {
+        "ticker": primary.ticker,
+        "figi": primary.figi,
+        "composite_figi": primary.composite_figi,
+        "share_class_figi": primary.share_class_figi,
+        "exch_code": primary.exch_code,
+        "security_type": primary.security_type,
+        "security_type2": primary.security_type2,
+        "market_sector": primary.market_sector,
+        "name": primary.name,
+        "listings": listings,
+    }
+
+
+async def record_results(
+    *,
+    uow: UnitOfWork,
+    results: Sequence[MappingResult],
+    today: dt.date,
+    now: dt.datetime,
+    correlation_id: str | None,
+    only_new: bool = False,
+) -> list[SecurityMapped]:
+    """Apply answers to the cache with history, and publish what changed: a new mapping, a
+    changed ticker (old row closed on `today`, new row opened), or a new negative.
+
+    `error` answers (INVALID) say nothing about the identifier and are never written.
+    With `only_new`, identifiers that already have a current row are left alone (imports).
+    """
+    latest: dict[CacheKey, MappingResult] = {}
+    for result in results:
+        if result.status is not MappingStatus.INVALID:
+            latest[cache_key(result.job)] = result
+    if not latest:
+        return []
+    keys = list(latest)
+    await cache.lock_keys(uow.conn, keys)
+    prev_rows = await cache.current(uow.conn, keys)
+    closes: list[CacheKey] = []
+    inserts: list[dict[str, Any]] = []
+    touches: list[dict[str, Any]] = []
+    listings: list[tuple[CacheKey, dict[str, Any]]] = []
+    events: list[tuple[str, SecurityMapped]] = []
+    for key, result in latest.items():
+        prev = prev_rows.get(key)
+        if only_new and prev is not None:
+            continue
+        base = {"id_type": key[0], "id_value": key[1], "filter_key": key[2]}
+        if result.status is MappingStatus.MAPPED:
+            primary = result.primary_listing()
+            assert primary is not None  # a mapped result has at least one listing
+            values = _mapping_values(primary, len(result.listings))
+            listings.extend((key, _listing_dict(x)) for x in result.listings)
+            row = {**base, **values, "has_no_results": False, "last_fetched_date": now}
+            if prev is not None and not prev.has_no_results and prev.ticker == primary.ticker:
+                touches.append(row)
+                continue
+            status: Literal["mapped", "ticker_changed"] = (
+                "ticker_changed" if prev is not None and not prev.has_no_results else "mapped"
+            )
+            event = SecurityMapped(
+                status=status,
+                id_type=_event_id_type(key[0]),
+                id_value=key[1],
+                previous_ticker=prev.ticker if prev is not None and status != "mapped" else None,
+                **values,
+            )
+        else:
+            row = {**base, "has_no_results": True, "last_fetched_date": now}
+            if prev is not None and prev.has_no_results:
+                touches.append(row)
+                continue
+            event = SecurityMapped(
+                status="not_found", id_type=_event_id_type(key[0]), id_value=key[1]
+            )
+        if prev is not None:
+            closes.append(key)
+        inserts.append({**row, "start_date": today})
+        if key[0] in _EVENT_ID_TYPES:  # other OpenFIGI idTypes have no contract id type
+            events.append((key[1], event))
+    await cache.close_many(uow.conn, closes, end=today)
+    await cache.insert_many(uow.conn, inserts)
+    await cache.touch_many(uow.conn, touches)
+    await cache.save_listings_many(uow.conn, listings)
+    await uow.add_outbox_rows(
+        [
+            outbox_row(
+                new_envelope(e, producer=PRODUCER, correlation_id=correlation_id), key=id_value
+            )
+            for id_value, e in events
+        ]
+    )
+    return [e for _, e in events]
+
+
+def _event_id_type(id_type: str) -> IdType:
+    return id_type if id_type in _EVENT_ID_TYPES else "OTHER"  # type: ignore[return-value]
 
 
 async def record_result(
     *,
     uow: UnitOfWork,
-    id_type: str,
     result: MappingResult,
     today: dt.date,
     now: dt.datetime,
     correlation_id: str | None,
 ) -> SecurityMapped | None:
-    """Apply one answer to the cache with history, and publish what changed:
-    a new mapping, a changed ticker (old row closed, new row opened), or a new negative."""
-    job = result.job
-    key = (id_type, job.id_value, job.filter_key)
-    prev = (await cache.current(uow.conn, [key])).get(key)
-    event: SecurityMapped | None = None
-    if result.status is MappingStatus.MAPPED:
-        primary = result.primary_listing()
-        assert primary is not None
-        await cache.save_listings(
-            uow.conn,
-            id_type=id_type,
-            id_value=job.id_value,
-            filter_key=job.filter_key,
-            listings=[_listing_dict(x) for x in result.listings],
+    """`record_results` for one answer."""
+    events = await record_results(
+        uow=uow, results=[result], today=today, now=now, correlation_id=correlation_id
+    )
+    return events[0] if events else None
+
+
+async def cached_answers(
+    *, engine: AsyncEngine, jobs: Sequence[MappingJob]
+) -> dict[CacheKey, cache.CachedMapping]:
+    """Current cache rows for `jobs`, fresh or not."""
+    keys = list(dict.fromkeys(cache_key(j) for j in jobs))
+    found: dict[CacheKey, cache.CachedMapping] = {}
+    async with engine.connect() as conn:
+        for i in range(0, len(keys), LOOKUP_CHUNK):
+            found.update(await cache.current(conn, keys[i : i + LOOKUP_CHUNK]))
+    return found
+
+
+async def fetch_and_record(
+    *,
+    engine: AsyncEngine,
+    client: OpenFigiClient,
+    jobs: Sequence[MappingJob],
+    clock: Callable[[], dt.datetime] = _utcnow,
+    correlation_id: str | None = None,
+    concurrency: int = 8,
+    progress: Progress | None = None,
+) -> dict[MappingJob, MappingResult]:
+    """Ask OpenFIGI about `jobs` one request-sized batch at a time and record each batch as
+    soon as it is answered, so answers are kept even if a later batch fails (and the
+    database work overlaps the rate limiter's waits). Raises what the client raises."""
+    unique = list(dict.fromkeys(jobs))
+    size = client.batch_size
+    batches = [unique[i : i + size] for i in range(0, len(unique), size)]
+    gate = asyncio.Semaphore(max(1, concurrency))
+    answered: dict[MappingJob, MappingResult] = {}
+
+    async def run(batch: list[MappingJob]) -> None:
+        async with gate:
+            results = await client.map(batch)
+            now = clock()
+            async with UnitOfWork(engine, producer=PRODUCER) as uow:
+                await record_results(
+                    uow=uow, results=results, today=now.date(), now=now,
+                    correlation_id=correlation_id,
+                )  # fmt: skip
+                await uow.commit()
+        answered.update((r.job, r) for r in results)
+        if progress is not None:
+            progress("openfigi", len(answered), len(unique))
+
+    tasks = [asyncio.ensure_future(run(b)) for b in batches]
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+    return answered
+
+
+async def map_identifiers(
+    *,
+    engine: AsyncEngine,
+    client: OpenFigiClient,
+    jobs: Sequence[MappingJob],
+    policy: CachePolicy,
+    clock: Callable[[], dt.datetime] = _utcnow,
+    progress: Progress | None = None,
+) -> list[IdentifierAnswer]:
+    """Answer every job, the i-th answer for the i-th job: fresh cache rows first, the rest
+    from OpenFIGI (recorded in the cache as they arrive; `error` answers are returned but
+    never cached)."""
+    found = await cached_answers(engine=engine, jobs=jobs)
+    now = clock()
+    hits: dict[MappingJob, IdentifierAnswer] = {}
+    misses: list[MappingJob] = []
+    for job in dict.fromkeys(jobs):
+        row = found.get(cache_key(job))
+        if row is not None and row.is_fresh(
+            now, negative_ttl=policy.negative_ttl, positive_ttl=policy.positive_ttl
+        ):
+            hits[job] = IdentifierAnswer.from_cache(job, row)
+        else:
+            misses.append(job)
+    if progress is not None:
+        progress("cache", len(hits), len(hits) + len(misses))
+    fetched = (
+        await fetch_and_record(
+            engine=engine, client=client, jobs=misses, clock=clock, progress=progress
         )
-        values = {
-            "ticker": primary.ticker,
-            "figi": primary.figi,
-            "composite_figi": primary.composite_figi,
-            "share_class_figi": primary.share_class_figi,
-            "exch_code": primary.exch_code,
-            "security_type": primary.security_type,
-            "security_type2": primary.security_type2,
-            "market_sector": primary.market_sector,
-            "name": primary.name,
-            "listings": len(result.listings),
-        }
-        status: str | None
-        if prev is not None and not prev.has_no_results and prev.ticker == primary.ticker:
-            await cache.touch_current(
-                uow.conn, id_type=id_type, id_value=job.id_value, filter_key=job.filter_key, values=values, fetched=now
-            )
-            status = None
-        else:
-            if prev is not None:
-                await cache.close_current(
-                    uow.conn, id_type=id_type, id_value=job.id_value, filter_key=job.filter_key, end=today
-                )
-            await cache.insert_mapping(
-                uow.conn,
-                {
-                    "id_type": id_type,
-                    "id_value": job.id_value,
-                    "filter_key": job.filter_key,
-                    **values,
-                    "has_no_results": False,
-                    "start_date": today,
-                    "last_fetched_date": now,
-                },
-            )
-            status = "ticker_changed" if prev is not None and not prev.has_no_results else "mapped"
-        if status is not None:
-            event = SecurityMapped(
-                status=status,  # type: ignore[arg-type]
-                id_type=id_type,  # type: ignore[arg-type]
-                id_value=job.id_value,
-                previous_ticker=prev.ticker if status == "ticker_changed" and prev else None,
-                **{k: v for k, v in values.items()},
-            )
-    elif result.status is MappingStatus.NOT_FOUND:
-        if prev is not None and prev.has_no_results:
-            await cache.touch_current(
-                uow.conn, id_type=id_type, id_value=job.id_value, filter_key=job.filter_key, values={}, fetched=now
-            )
-        else:
-            if prev is not None:
-                await cache.close_current(
-                    uow.conn, id_type=id_type, id_value=job.id_value, filter_key=job.filter_key, end=today
-                )
-            await cache.insert_mapping(
-                uow.conn,
-                {
-                    "id_type": id_type,
-                    "id_value": job.id_value,
-                    "filter_key": job.filter_key,
-                    "has_no_results": True,
-                    "start_date": today,
-                    "last_fetched_date": now,
-                },
-            )
-            event = SecurityMapped(status="not_found", id_type=id_type, id_value=job.id_value)  # type: ignore[arg-type]
-    if event is not None:
-        await uow.publish(event, key=job.id_value, correlation_id=correlation_id)
-    return event
+        if misses
+        else {}
+    )
+    return [
+        hits[job] if job in hits else IdentifierAnswer.from_result(fetched[job]) for job in jobs
+    ]
+
+
+async def refresh_stale(
+    *,
+    engine: AsyncEngine,
+    client: OpenFigiClient,
+    policy: CachePolicy,
+    clock: Callable[[], dt.datetime] = _utcnow,
+    limit: int | None = None,
+    progress: Progress | None = None,
+) -> dict[str, int]:
+    """Ask OpenFIGI again about every current row older than its TTL (negatives after
+    `negative_ttl`, mappings after `positive_ttl`) and record the answers."""
+    async with engine.connect() as conn:
+        rows = await cache.stale(
+            conn,
+            now=clock(),
+            negative_ttl=policy.negative_ttl,
+            positive_ttl=policy.positive_ttl,
+            limit=limit,
+        )
+    jobs = [job_for(r.id_type, r.id_value, filters_from_key(r.filter_key)) for r in rows]
+    before = {cache_key(j): r for j, r in zip(jobs, rows, strict=True)}
+    results = await fetch_and_record(
+        engine=engine, client=client, jobs=jobs, clock=clock, progress=progress
+    )
+    counts = {"stale": len(jobs), "mapped": 0, "not_found": 0, "invalid": 0, "ticker_changed": 0}
+    for job, result in results.items():
+        counts[result.status.value] += 1
+        primary = result.primary_listing()
+        old = before[cache_key(job)]
+        if primary is not None and not old.has_no_results and old.ticker != primary.ticker:
+            counts["ticker_changed"] += 1
+    return counts
+
+
+async def import_answers(
+    *,
+    engine: AsyncEngine,
+    results: Sequence[MappingResult],
+    fetched_at: dt.datetime,
+    chunk: int = 1000,
+    progress: Progress | None = None,
+) -> dict[str, int]:
+    """Add answers from elsewhere (a legacy cache) for identifiers we hold nothing for; our
+    own current rows always win. They age from `fetched_at` like any answer."""
+    added = 0
+    for i in range(0, len(results), chunk):
+        part = results[i : i + chunk]
+        async with UnitOfWork(engine, producer=PRODUCER) as uow:
+            before = await cache.current(uow.conn, [cache_key(r.job) for r in part])
+            await record_results(
+                uow=uow, results=part, today=fetched_at.date(), now=fetched_at,
+                correlation_id=None, only_new=True,
+            )  # fmt: skip
+            await uow.commit()
+        added += len({cache_key(r.job) for r in part} - set(before))
+        if progress is not None:
+            progress("import", min(i + chunk, len(results)), len(results))
+    return {"answers": len(results), "added": added, "already_cached": len(results) - added}
 
 
 async def drain_queue_once(
@@ -194,14 +444,14 @@ async def drain_queue_once(
     client: OpenFigiClient,
     limit: int,
     lease_s: float,
-    clock: Any = None,
+    clock: Callable[[], dt.datetime] | None = None,
 ) -> int:
     """Map one leased batch from the durable queue. Returns how many rows were answered.
 
     If OpenFIGI cannot answer (open breaker, outage, rate limit) the rows go back to the
     queue, due when the breaker may let a probe through: nothing is lost.
     """
-    now_fn = clock or (lambda: dt.datetime.now(dt.UTC))
+    now_fn = clock or _utcnow
     async with UnitOfWork(engine, producer=PRODUCER) as uow:
         leased = await cache.claim_due(uow.conn, limit=limit, lease_s=lease_s)
         await uow.commit()
@@ -212,43 +462,44 @@ async def drain_queue_once(
     try:
         results = await client.map(jobs)
     except CircuitOpenError as exc:
-        async with UnitOfWork(engine, producer=PRODUCER) as uow:
-            await cache.release(uow.conn, keys, delay_s=max(exc.retry_in_s, 0.5), error=str(exc))
-            await uow.commit()
+        await _release(engine, keys, delay_s=max(exc.retry_in_s, 0.5), error=str(exc))
         return 0
     except OpenFigiConfigurationError:
-        async with UnitOfWork(engine, producer=PRODUCER) as uow:
-            await cache.release(uow.conn, keys, delay_s=60.0, error="OpenFIGI rejected the API key (401)")
-            await uow.commit()
+        await _release(engine, keys, delay_s=60.0, error="OpenFIGI rejected the API key (401)")
         raise
     except (OpenFigiError, OSError) as exc:
-        async with UnitOfWork(engine, producer=PRODUCER) as uow:
-            await cache.release(uow.conn, keys, delay_s=5.0, error=repr(exc))
-            await uow.commit()
-        log.warning("openfigi batch failed; identifiers stay queued", jobs=len(jobs), error=repr(exc))
+        await _release(engine, keys, delay_s=5.0, error=repr(exc))
+        log.warning(
+            "openfigi batch failed; identifiers stay queued", jobs=len(jobs), error=repr(exc)
+        )
         return 0
     now = now_fn()
-    today = now.date()
-    answered: list[tuple[str, str, str]] = []
-    invalid: list[tuple[str, str, str]] = []
+    answered: list[CacheKey] = []
+    invalid: list[CacheKey] = []
+    by_correlation: dict[str | None, list[MappingResult]] = {}
+    for row, key, result in zip(leased, keys, results, strict=True):
+        if result.status is MappingStatus.INVALID:
+            # An error answer says nothing about the identifier: never cache it as a
+            # negative; park it (visible in the queue with its error) instead.
+            invalid.append(key)
+            continue
+        by_correlation.setdefault(row["correlation_id"], []).append(result)
+        answered.append(key)
     async with UnitOfWork(engine, producer=PRODUCER) as uow:
-        for row, key, result in zip(leased, keys, results, strict=True):
-            if result.status is MappingStatus.INVALID:
-                # An error answer says nothing about the identifier: never cache it as a
-                # negative; park it (visible in the queue with its error) instead.
-                invalid.append(key)
-                continue
-            await record_result(
-                uow=uow,
-                id_type=row["id_type"],
-                result=result,
-                today=today,
-                now=now,
-                correlation_id=row["correlation_id"],
+        for correlation_id, part in by_correlation.items():
+            await record_results(
+                uow=uow, results=part, today=now.date(), now=now, correlation_id=correlation_id
             )
-            answered.append(key)
         await cache.dequeue(uow.conn, answered)
         if invalid:
-            await cache.release(uow.conn, invalid, delay_s=365 * 86400.0, error="OpenFIGI error answer")
+            await cache.release(uow.conn, invalid, delay_s=365 * 86400.0, error=cache.PARKED_ERROR)
         await uow.commit()
     return len(answered)
+
+
+async def _release(
+    engine: AsyncEngine, keys: list[CacheKey], *, delay_s: float, error: str
+) -> None:
+    async with UnitOfWork(engine, producer=PRODUCER) as uow:
+        await cache.release(uow.conn, keys, delay_s=delay_s, error=error)
+        await uow.commit()

@@ -97,7 +97,9 @@ class InstrumentWriter:
         if len(self._quarantine) >= self.batch_size:
             await self._flush_quarantine()
 
-    def _reject(self, row: int | None, reason: str, detail: str, raw: dict[str, Any] | None) -> None:
+    def _reject(
+        self, row: int | None, reason: str, detail: str, raw: dict[str, Any] | None
+    ) -> None:
         self.summary.quarantined[reason] += 1
         self._quarantine.append(
             {
@@ -152,7 +154,13 @@ class InstrumentWriter:
             )
             row = outbox_row(env, key=v.isin)
             events.append(
-                (row["event_id"], row["topic"], row["key"], json.dumps(row["headers"]), row["value"])
+                (
+                    row["event_id"],
+                    row["topic"],
+                    row["key"],
+                    json.dumps(row["headers"]),
+                    row["value"],
+                )
             )
             self.summary.changes[v.change] += 1
         await store.copy_rows(conn, outbox.name, store.OUTBOX_COLUMNS, events)

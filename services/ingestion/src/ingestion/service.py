@@ -8,9 +8,7 @@ import datetime as dt
 import hashlib
 import math
 import uuid
-from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 

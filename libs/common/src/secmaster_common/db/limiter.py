@@ -11,12 +11,17 @@ import asyncio
 import zlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from secmaster_common.db.tables import rate_limit_admissions as adm
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+
+async def _db_now(conn: AsyncConnection) -> datetime:
+    now = await conn.scalar(sa.select(sa.func.clock_timestamp()))
+    assert isinstance(now, datetime)
+    return now
 
 
 class PostgresWindowLimiter:
@@ -62,8 +67,8 @@ class PostgresWindowLimiter:
         span = timedelta(seconds=self.window_s + self.margin_s)
         async with self.engine.connect() as conn, conn.begin():
             await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(self._lock_key)))
-            now = await conn.scalar(sa.select(sa.func.clock_timestamp()))
-            nth = await conn.scalar(
+            now = await _db_now(conn)
+            nth: datetime | None = await conn.scalar(
                 sa.select(adm.c.admitted_at)
                 .where(adm.c.budget == self.budget)
                 .order_by(adm.c.admitted_at.desc())
@@ -123,7 +128,7 @@ class PostgresWindowLimiter:
         """Fill the window so nobody is admitted for `wait_s` (the server's retry-after)."""
         async with self.engine.connect() as conn, conn.begin():
             await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(self._lock_key)))
-            now = await conn.scalar(sa.select(sa.func.clock_timestamp()))
+            now = await _db_now(conn)
             at = now + timedelta(seconds=wait_s - self.window_s - self.margin_s)
             await conn.execute(
                 sa.insert(adm), [{"budget": self.budget, "admitted_at": at}] * self.max_calls

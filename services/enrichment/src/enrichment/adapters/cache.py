@@ -146,6 +146,9 @@ _MAPPING_FIELDS = (
 )
 
 
+_KEY_FIELDS = ("id_type", "id_value", "filter_key", "last_fetched_date")
+
+
 async def insert_many(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
     """Open current rows; every row has the keys, `has_no_results`, `start_date`,
     `last_fetched_date` and (None for negatives) every mapping field."""
@@ -178,11 +181,7 @@ async def touch_many(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> N
                 f"UPDATE security_mappings SET {sets}, last_fetched_date = :last_fetched_date, "
                 f"updated_at = now() {where}"
             ),
-            [
-                {c: r.get(c) for c in ("id_type", "id_value", "filter_key", "last_fetched_date",
-                                       *_MAPPING_FIELDS)}  # fmt: skip
-                for r in positives
-            ],
+            [{c: r.get(c) for c in (*_KEY_FIELDS, *_MAPPING_FIELDS)} for r in positives],
         )
     if negatives:
         await conn.execute(
@@ -190,10 +189,7 @@ async def touch_many(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> N
                 "UPDATE security_mappings SET last_fetched_date = :last_fetched_date, "
                 f"updated_at = now() {where}"
             ),
-            [
-                {c: r[c] for c in ("id_type", "id_value", "filter_key", "last_fetched_date")}
-                for r in negatives
-            ],
+            [{c: r[c] for c in _KEY_FIELDS} for r in negatives],
         )
 
 
@@ -221,8 +217,9 @@ async def touch_current(
     sets = ", ".join(f"{k} = :{k}" for k in values)
     await conn.execute(
         sa.text(
-            f"UPDATE security_mappings SET {sets}{', ' if sets else ''}last_fetched_date = :fetched, "
-            "updated_at = now() WHERE id_type = :t AND id_value = :v AND filter_key = :f AND end_date IS NULL"
+            f"UPDATE security_mappings SET {sets}{', ' if sets else ''}"
+            "last_fetched_date = :fetched, updated_at = now() "
+            "WHERE id_type = :t AND id_value = :v AND filter_key = :f AND end_date IS NULL"
         ),
         {"t": id_type, "v": id_value, "f": filter_key, "fetched": fetched, **values},
     )
@@ -292,7 +289,8 @@ async def save_listings(
 
 
 async def enqueue(conn: AsyncConnection, jobs: Sequence[dict[str, Any]]) -> int:
-    """Queue jobs ({id_type, id_value, filter_key, job, correlation_id}); already queued ones stay."""
+    """Queue jobs ({id_type, id_value, filter_key, job, correlation_id}); already queued
+    ones stay as they are."""
     if not jobs:
         return 0
     result = await conn.execute(
@@ -313,7 +311,8 @@ async def claim_due(conn: AsyncConnection, *, limit: int, lease_s: float) -> lis
             "UPDATE mapping_queue q SET next_attempt_at = now() + make_interval(secs => :lease), "
             "attempts = q.attempts + 1 "
             "WHERE (q.id_type, q.id_value, q.filter_key) IN ("
-            "  SELECT id_type, id_value, filter_key FROM mapping_queue WHERE next_attempt_at <= now() "
+            "  SELECT id_type, id_value, filter_key FROM mapping_queue "
+            "  WHERE next_attempt_at <= now() "
             "  ORDER BY enqueued_at, id_type, id_value LIMIT :limit FOR UPDATE SKIP LOCKED) "
             "RETURNING q.id_type, q.id_value, q.filter_key, q.job, q.correlation_id, q.attempts"
         ),
@@ -330,7 +329,8 @@ async def release(
         return
     await conn.execute(
         sa.text(
-            "UPDATE mapping_queue SET next_attempt_at = now() + make_interval(secs => :d), last_error = :e "
+            "UPDATE mapping_queue SET next_attempt_at = now() + make_interval(secs => :d), "
+            "last_error = :e "
             "WHERE (id_type, id_value, filter_key) IN "
             "(SELECT * FROM unnest(CAST(:t AS text[]), CAST(:v AS text[]), CAST(:f AS text[])))"
         ),
@@ -394,9 +394,7 @@ async def stats(
         )
     ).one()
     out = {k: int(v) for k, v in row._mapping.items()}
-    out["listings"] = int(
-        await conn.scalar(sa.text("SELECT count(*) FROM security_listings")) or 0
-    )
+    out["listings"] = int(await conn.scalar(sa.text("SELECT count(*) FROM security_listings")) or 0)
     queue = (
         await conn.execute(
             sa.text(

@@ -240,10 +240,10 @@ class MappingResult:
 
 __all__ = [
     "FILTER_FIELDS",
-    "filters_from_key",
     "ID_TYPES",
     "FigiListing",
     "MappingJob",
     "MappingResult",
     "MappingStatus",
+    "filters_from_key",
 ]

@@ -66,7 +66,8 @@ async def supersede(conn: AsyncConnection, row_ids: Sequence[int]) -> None:
     if row_ids:
         await conn.execute(
             sa.text(
-                "UPDATE instruments SET superseded_at = now() WHERE id = ANY(CAST(:ids AS bigint[]))"
+                "UPDATE instruments SET superseded_at = now() "
+                "WHERE id = ANY(CAST(:ids AS bigint[]))"
             ),
             {"ids": list(row_ids)},
         )

@@ -1,4 +1,5 @@
-"""Postgres access for the ingestion schema: file registry, holdings rows, quarantine."""
+"""Postgres access for the ingestion schema: file registry, holdings rows, quarantine
+(a row from a file names its file; one from a topic names its source and event id)."""
 
 from __future__ import annotations
 
@@ -97,8 +98,19 @@ async def insert_quarantine(conn: AsyncConnection, rows: Sequence[dict[str, Any]
         return
     await conn.execute(
         sa.text(
-            "INSERT INTO quarantine (file_id, row_no, reason, detail, raw) "
-            "VALUES (:file_id, :row_no, :reason, :detail, CAST(:raw AS jsonb))"
+            "INSERT INTO quarantine (file_id, row_no, reason, detail, raw, source, event_id) "
+            "VALUES (:file_id, :row_no, :reason, :detail, CAST(:raw AS jsonb), :source, :event_id)"
         ),
-        [{**r, "raw": json.dumps(r.get("raw"))} for r in rows],
+        [
+            {
+                "file_id": r.get("file_id"),
+                "row_no": r.get("row_no"),
+                "reason": r["reason"],
+                "detail": r["detail"],
+                "raw": json.dumps(r.get("raw")),
+                "source": r.get("source"),
+                "event_id": r.get("event_id"),
+            }
+            for r in rows
+        ],
     )

@@ -1,9 +1,12 @@
-"""A generic instruments CSV: ISIN/CUSIP/SEDOL/FIGI, name, currency, MIC and CFI columns."""
+"""A generic instruments CSV (ISIN/CUSIP/SEDOL/FIGI, name, currency, MIC, CFI, optional
+record type and validity), and the same checks for raw records submitted on a topic."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime, time
 from pathlib import Path
+from typing import Any
 
 from ingestion.domain.identifiers import (
     Scheme,
@@ -14,9 +17,10 @@ from ingestion.domain.identifiers import (
     validate_mic,
 )
 from ingestion.domain.reasons import Reason
-from ingestion.domain.records import FieldIssue, Instrument, ParsedItem, Reject
+from ingestion.domain.records import FieldIssue, FirdsRecordType, Instrument, ParsedItem, Reject
+from ingestion.domain.values import parse_date, parse_datetime_utc
 from ingestion.parsers.source import ZipLimits
-from ingestion.parsers.tabular import find_header, iter_rows
+from ingestion.parsers.tabular import find_header, iter_rows, resolve_columns
 
 INSTRUMENT_COLUMNS: dict[str, Sequence[str]] = {
     "isin": ("isin",),
@@ -27,6 +31,9 @@ INSTRUMENT_COLUMNS: dict[str, Sequence[str]] = {
     "currency": ("currency", "ccy"),
     "mic": ("mic", "exchange_mic"),
     "cfi": ("cfi", "cfi_code"),
+    "record_type": ("record_type", "change"),
+    "valid_from": ("valid_from", "first_trade_date"),
+    "valid_to": ("valid_to", "termination_date"),
 }
 # A descriptive column is required too, so a data row holding the word "ISIN" is no header.
 INSTRUMENT_REQUIRED = (("isin", "cusip", "sedol", "figi"), ("name", "currency", "mic", "cfi"))
@@ -35,6 +42,14 @@ _ID_SCHEMES = {
     "cusip": Scheme.CUSIP,
     "sedol": Scheme.SEDOL,
     "figi": Scheme.FIGI,
+}
+# What a row may say it is, in FIRDS delta terms or in our event's terms.
+_RECORD_TYPES = {
+    "new": FirdsRecordType.NEW,
+    "created": FirdsRecordType.NEW,
+    "modified": FirdsRecordType.MODIFIED,
+    "terminated": FirdsRecordType.TERMINATED,
+    "cancelled": FirdsRecordType.CANCELLED,
 }
 _CODE_CHECKS: dict[str, Callable[[str], Verdict]] = {
     "currency": validate_currency,
@@ -63,45 +78,96 @@ def iter_records(
             index = header.columns.get(field)
             return cells[index] or None if index is not None and index < len(cells) else None
 
-        ids: dict[str, str] = {}
-        issues: list[FieldIssue] = []
-        for field, scheme in _ID_SCHEMES.items():
-            raw = get(field)
-            if raw is None:
-                continue
-            verdict = validate(raw, scheme)
-            if verdict.valid and verdict.normalized:
-                ids[field] = verdict.normalized
-            elif verdict.reason is not Reason.EMPTY:
-                issues.append(_issue(field, raw, verdict))
-        if not ids:
-            why = "; ".join(f"{i.field} {i.value!r}: {i.reason}" for i in issues) or "no identifier"
-            yield Reject(
-                row=number, reason=Reason.NO_USABLE_IDENTIFIER, detail=f"row {number}: {why}"
-            )
+        yield instrument_from_fields(number, get)
+
+
+def instrument_from_record(record: Mapping[str, Any], *, row: int = 1) -> Instrument | Reject:
+    """A raw record (a message on `instruments.submitted.v1`) judged exactly like a CSV row:
+    its keys are matched against the same column aliases."""
+    keys = [str(k) for k in record]
+    columns = resolve_columns(keys, INSTRUMENT_COLUMNS)
+
+    def get(field: str) -> str | None:
+        index = columns.get(field)
+        if index is None:
+            return None
+        value = record[keys[index]]
+        return str(value).strip() or None if value is not None else None
+
+    return instrument_from_fields(row, get)
+
+
+def instrument_from_fields(number: int, get: Callable[[str], str | None]) -> Instrument | Reject:
+    """Validate one row's fields (read through `get`); a row needs one usable identifier."""
+    ids: dict[str, str] = {}
+    issues: list[FieldIssue] = []
+    for field, scheme in _ID_SCHEMES.items():
+        raw = get(field)
+        if raw is None:
             continue
-        codes: dict[str, str | None] = {}
-        for field, check in _CODE_CHECKS.items():
-            raw = get(field)
-            codes[field] = None
-            if raw is None:
-                continue
-            verdict = check(raw)
-            if verdict.valid:
-                codes[field] = verdict.normalized
-            else:
-                issues.append(_issue(field, raw, verdict))
-        isin = ids.pop("isin", None)
-        yield Instrument(
-            row=number,
-            isin=isin,
-            mic=codes["mic"],
-            full_name=get("name"),
-            cfi=codes["cfi"],
-            currency=codes["currency"],
-            other_ids=ids,
-            issues=issues,
-        )
+        verdict = validate(raw, scheme)
+        if verdict.valid and verdict.normalized:
+            ids[field] = verdict.normalized
+        elif verdict.reason is not Reason.EMPTY:
+            issues.append(_issue(field, raw, verdict))
+    if not ids:
+        why = "; ".join(f"{i.field} {i.value!r}: {i.reason}" for i in issues) or "no identifier"
+        return Reject(row=number, reason=Reason.NO_USABLE_IDENTIFIER, detail=f"row {number}: {why}")
+    codes: dict[str, str | None] = {}
+    for field, check in _CODE_CHECKS.items():
+        raw = get(field)
+        codes[field] = None
+        if raw is None:
+            continue
+        verdict = check(raw)
+        if verdict.valid:
+            codes[field] = verdict.normalized
+        else:
+            issues.append(_issue(field, raw, verdict))
+    kind = get("record_type")
+    record_type: FirdsRecordType | None = None
+    if kind is not None:
+        record_type = _RECORD_TYPES.get(kind.strip().lower())
+        if record_type is None:
+            return Reject(
+                row=number,
+                reason=Reason.BAD_FORMAT,
+                detail=f"row {number}: record type {kind!r} is not one of "
+                f"{', '.join(sorted(_RECORD_TYPES))}",
+            )
+    validity: dict[str, datetime | None] = {}
+    for field in ("valid_from", "valid_to"):
+        raw = get(field)
+        validity[field] = None
+        if raw is None:
+            continue
+        try:
+            validity[field] = _timestamp(raw)
+        except ValueError as exc:
+            issues.append(
+                FieldIssue(field=field, value=raw, reason=Reason.BAD_DATE, detail=str(exc))
+            )
+    isin = ids.pop("isin", None)
+    return Instrument(
+        row=number,
+        isin=isin,
+        mic=codes["mic"],
+        full_name=get("name"),
+        cfi=codes["cfi"],
+        currency=codes["currency"],
+        record_type=record_type,
+        valid_from=validity["valid_from"],
+        valid_to=validity["valid_to"],
+        other_ids=ids,
+        issues=issues,
+    )
+
+
+def _timestamp(text: str) -> datetime:
+    """A date or an ISO timestamp; a bare date is taken as midnight UTC."""
+    if "T" in text:
+        return parse_datetime_utc(text)
+    return datetime.combine(parse_date(text), time(), tzinfo=UTC)
 
 
 def _issue(field: str, value: str, verdict: Verdict) -> FieldIssue:

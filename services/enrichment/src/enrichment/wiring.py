@@ -1,0 +1,79 @@
+"""Composition helpers shared by the service process and the CLI: the app-role DSN, the
+cache policy, and an OpenFIGI client on the budget every replica shares."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+
+from secmaster_common.breaker import CircuitBreaker
+from secmaster_common.db.limiter import PostgresWindowLimiter
+from secmaster_common.services import app_dsn
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from enrichment.adapters.openfigi import OpenFigiClient, RetryPolicy
+from enrichment.service import CachePolicy
+from enrichment.settings import EnrichmentSettings
+
+SERVICE = "enrichment"
+
+
+def database_dsn(settings: EnrichmentSettings) -> str:
+    """`ENRICHMENT_DATABASE_URL`, else `DATABASE_URL` with the enrichment app role."""
+    explicit = settings.enrichment_database_url
+    return app_dsn(
+        explicit.get_secret_value() if explicit else None,
+        settings.database_url.get_secret_value(),
+        SERVICE,
+    )
+
+
+def cache_policy(settings: EnrichmentSettings) -> CachePolicy:
+    return CachePolicy(
+        negative_ttl=dt.timedelta(days=settings.enrichment_negative_ttl_days),
+        positive_ttl=dt.timedelta(days=settings.enrichment_positive_refresh_days),
+    )
+
+
+def budget_name(api_key: str | None) -> str:
+    """The shared limiter's budget: one per API key (hashed: the key itself never leaves
+    the process), one for anonymous use."""
+    if not api_key:
+        return "openfigi:mapping:anonymous"
+    return "openfigi:mapping:" + hashlib.sha256(api_key.encode()).hexdigest()[:16]
+
+
+def build_client(
+    settings: EnrichmentSettings,
+    engine: AsyncEngine,
+    *,
+    base_url: str | None = None,
+    api_key: str | None = None,
+    retry: RetryPolicy | None = None,
+) -> OpenFigiClient:
+    """An OpenFIGI client whose mapping budget lives in Postgres (per API key, shared by
+    every replica and by the CLI), guarded by a circuit breaker."""
+    key = api_key
+    if key is None and settings.openfigi_api_key is not None:
+        key = settings.openfigi_api_key.get_secret_value()
+    keyed = bool(key)
+    limiter = PostgresWindowLimiter(
+        engine,
+        budget=budget_name(key),
+        max_calls=settings.openfigi_max_requests or 25,
+        window_s=settings.openfigi_window_s or (6.0 if keyed else 60.0),
+        margin_s=settings.openfigi_limit_margin_s,
+    )
+    breaker = CircuitBreaker(
+        "openfigi",
+        failure_threshold=settings.enrichment_breaker_failures,
+        reset_timeout_s=settings.enrichment_breaker_reset_s,
+    )
+    return OpenFigiClient(
+        base_url or settings.openfigi_base_url,
+        key,
+        limiter=limiter,
+        breaker=breaker,
+        batch_size=settings.openfigi_batch_size,
+        retry=retry,
+    )
