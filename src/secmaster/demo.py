@@ -14,16 +14,19 @@ from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaProducer
+from secmaster_common.events import IndexDefinitionPublished, envelope_json, new_envelope, topics
 
 from secmaster import demo_data
 from secmaster.stack import Stack
-from secmaster_common.events import IndexDefinitionPublished, envelope_json, new_envelope, topics
 
 
-async def publish_definition(bootstrap: str, definition: dict[str, Any], *, prefix: str = "") -> None:
+async def publish_definition(
+    bootstrap: str, definition: dict[str, Any], *, prefix: str = ""
+) -> None:
     """Publish an index definition the way any outside producer would."""
     env = new_envelope(
-        IndexDefinitionPublished(index_id=definition["id"], definition=definition), producer="secmaster-demo"
+        IndexDefinitionPublished(index_id=definition["id"], definition=definition),
+        producer="secmaster-demo",
     )
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
     await producer.start()
@@ -43,14 +46,20 @@ def upload_holdings(ingestion_url: str, path: Path) -> dict[str, Any]:
         r = httpx.post(
             ingestion_url + "/files",
             files={"file": (path.name, fh, "text/csv")},
-            data={"portfolio_id": demo_data.PORTFOLIO_ID, "as_of": demo_data.AS_OF.isoformat(), "format": "holdings"},
+            data={
+                "portfolio_id": demo_data.PORTFOLIO_ID,
+                "as_of": demo_data.AS_OF.isoformat(),
+                "format": "holdings",
+            },
             timeout=60,
         )
     r.raise_for_status()
     return dict(r.json())
 
 
-def wait_for_levels(stack: Stack, *, expected_instruments: int, timeout: float, say: Any) -> dict[str, Any]:
+def wait_for_levels(
+    stack: Stack, *, expected_instruments: int, timeout: float, say: Any
+) -> dict[str, Any]:
     """Poll the services until every instrument is mapped and priced and the index has a
     level on the last priced day."""
     deadline = time.monotonic() + timeout
@@ -82,16 +91,21 @@ def run_demo(stack: Stack, *, say: Any = print, timeout: float = 180.0) -> dict[
     started = time.monotonic()
     holdings = demo_data.write_holdings_csv(stack.home / "sandbox" / "demo-holdings.csv")
     say(f"demo: {demo_data.LABEL}")
-    asyncio.run(publish_definition(stack.bootstrap, demo_data.index_definition(), prefix=stack.topic_prefix))
+    asyncio.run(
+        publish_definition(stack.bootstrap, demo_data.index_definition(), prefix=stack.topic_prefix)
+    )
     summary = upload_holdings(stack.urls["ingestion"], holdings)
-    say(f"ingested {summary['records']} holdings from {holdings.name} as portfolio {summary['portfolio_id']}")
+    say(
+        f"ingested {summary['records']} holdings from {holdings.name} as portfolio {summary['portfolio_id']}"
+    )
     done = wait_for_levels(stack, expected_instruments=summary["records"], timeout=timeout, say=say)
     return {
         "instruments": summary["records"],
         "securities_mapped": done["mapped"],
         "bars": done["bars"],
         "index_levels": [
-            {"index_id": demo_data.INDEX_ID, "date": lv["date"], "level": lv["level"]} for lv in done["levels"]
+            {"index_id": demo_data.INDEX_ID, "date": lv["date"], "level": lv["level"]}
+            for lv in done["levels"]
         ],
         "elapsed_s": round(time.monotonic() - started, 3),
     }

@@ -61,7 +61,9 @@ def issuers() -> list[DemoIssuer]:
         body = "".join(_FIGI_BODY[(i * 7 + k * 3) % len(_FIGI_BODY)] for k in range(8))
         figi11 = "BBG" + body
         figi = figi11 + figi_check_digit(figi11)
-        out.append(DemoIssuer(f"{name} Inc (fictional)", ticker, cusip, isin, figi, 100 * (i + 1) + 50))
+        out.append(
+            DemoIssuer(f"{name} Inc (fictional)", ticker, cusip, isin, figi, 100 * (i + 1) + 50)
+        )
     return out
 
 

@@ -15,9 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy.engine import make_url
-
-from secmaster import demo_data
 from secmaster_common.db.migrations import bootstrap_database, ensure_database
 from secmaster_common.embedded import EmbeddedBroker, EmbeddedPostgres
 from secmaster_common.embedded._proc import die_with_parent, free_port
@@ -25,6 +22,9 @@ from secmaster_common.events.topics import all_topics_with_dlq
 from secmaster_common.kafka import ensure_topics
 from secmaster_common.services import migrate_all
 from secmaster_common.settings import redact
+from sqlalchemy.engine import make_url
+
+from secmaster import demo_data
 
 SERVICES = ("ingestion", "enrichment", "pricing", "indexer")
 DATABASE = "secmaster"
@@ -102,13 +102,19 @@ class Stack:
         for svc in SERVICES:
             port = free_port()
             env_svc = {**env, f"{svc.upper()}_HTTP_PORT": str(port)}
-            self._spawn(svc, [sys.executable, "-m", f"{svc}.app"], env_svc, logs, f"http://127.0.0.1:{port}")
+            self._spawn(
+                svc, [sys.executable, "-m", f"{svc}.app"], env_svc, logs, f"http://127.0.0.1:{port}"
+            )
         self._wait_ready()
 
-    def _spawn(self, name: str, argv: list[str], env: dict[str, str], logs: Path, url: str | None) -> Process:
+    def _spawn(
+        self, name: str, argv: list[str], env: dict[str, str], logs: Path, url: str | None
+    ) -> Process:
         log = logs / f"{name}.log"
         with open(log, "ab") as fh:
-            proc = subprocess.Popen(argv, env=env, stdout=fh, stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
+            proc = subprocess.Popen(
+                argv, env=env, stdout=fh, stderr=subprocess.STDOUT, preexec_fn=die_with_parent
+            )
         p = Process(name, proc, url, log, argv, env)
         self.processes.append(p)
         if url:
@@ -130,13 +136,24 @@ class Stack:
         )
         self._spawn(
             "provider-emulator",
-            [*emulator, "provider", "--port", str(prov_port), "--latency-ms", str(self.provider_latency_ms)],
+            [
+                *emulator,
+                "provider",
+                "--port",
+                str(prov_port),
+                "--latency-ms",
+                str(self.provider_latency_ms),
+            ],
             dict(os.environ),
             logs,
             f"http://127.0.0.1:{prov_port}",
         )
-        _wait_http(self.urls["openfigi-emulator"] + "/_emulator/stats", self._proc("openfigi-emulator"))
-        _wait_http(self.urls["provider-emulator"] + "/_admin/health", self._proc("provider-emulator"))
+        _wait_http(
+            self.urls["openfigi-emulator"] + "/_emulator/stats", self._proc("openfigi-emulator")
+        )
+        _wait_http(
+            self.urls["provider-emulator"] + "/_admin/health", self._proc("provider-emulator")
+        )
         return {
             "OPENFIGI_BASE_URL": self.urls["openfigi-emulator"],
             "PRICING_PROVIDERS": "yahoo",
@@ -200,7 +217,9 @@ def _wait_http(url: str, process: Process, timeout: float = 60.0) -> None:
     while time.monotonic() < deadline:
         if process.proc.poll() is not None:
             tail = process.log.read_text(errors="replace")[-3000:]
-            raise RuntimeError(f"{process.name} exited with {process.proc.returncode}; log tail:\n{tail}")
+            raise RuntimeError(
+                f"{process.name} exited with {process.proc.returncode}; log tail:\n{tail}"
+            )
         try:
             r = httpx.get(url, timeout=2.0)
             if r.status_code == 200:
@@ -209,4 +228,6 @@ def _wait_http(url: str, process: Process, timeout: float = 60.0) -> None:
         except httpx.HTTPError as exc:
             last = repr(exc)
         time.sleep(0.25)
-    raise RuntimeError(f"{process.name} not ready at {url} after {timeout}s ({last}); see {process.log}")
+    raise RuntimeError(
+        f"{process.name} not ready at {url} after {timeout}s ({last}); see {process.log}"
+    )

@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import signal
-import sys
 import threading
 from pathlib import Path
 from typing import Annotated
@@ -14,11 +13,11 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from secmaster_common.db.migrations import bootstrap_database
+from secmaster_common.services import migrate_all
 
 from secmaster.demo import run_demo
 from secmaster.stack import Stack
-from secmaster_common.db.migrations import bootstrap_database
-from secmaster_common.services import migrate_all
 
 err = Console(stderr=True)
 HOME = Path(os.environ.get("SECMASTER_HOME", ".secmaster"))
@@ -56,7 +55,9 @@ def _serve_until_signal(stack: Stack) -> None:
 
 
 def up(
-    sandbox: Annotated[bool, typer.Option(help="Start local emulators for OpenFIGI and a price provider")] = False,
+    sandbox: Annotated[
+        bool, typer.Option(help="Start local emulators for OpenFIGI and a price provider")
+    ] = False,
 ) -> None:
     """Start Postgres, the broker, migrations and the four services; serve until Ctrl-C."""
     stack = Stack(home=HOME, sandbox=sandbox)
@@ -70,8 +71,12 @@ def up(
 
 
 def demo(
-    json_out: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object")] = False,
-    serve: Annotated[bool, typer.Option(help="Keep the stack serving after the demo (make run)")] = False,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print the result as one JSON object")
+    ] = False,
+    serve: Annotated[
+        bool, typer.Option(help="Keep the stack serving after the demo (make run)")
+    ] = False,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the flow")] = 180.0,
 ) -> None:
     """Run the walking skeleton end to end, offline, on the embedded stack in sandbox mode."""
@@ -118,7 +123,9 @@ def migrate(
 ) -> None:
     """Create the schemas and roles, then run every service's migrations as its migrator role."""
     if not database_url:
-        err.print("[red]set DATABASE_URL or pass --database-url (an admin DSN of the target database)[/red]")
+        err.print(
+            "[red]set DATABASE_URL or pass --database-url (an admin DSN of the target database)[/red]"
+        )
         raise typer.Exit(2)
     if bootstrap:
         asyncio.run(bootstrap_database(database_url))
@@ -130,5 +137,3 @@ def register(app: typer.Typer) -> None:
     app.command()(up)
     app.command()(demo)
     app.command()(migrate)
-
-

@@ -158,7 +158,9 @@ def make_broker(
         ack_policy=AckPolicy.NACK_ON_ERROR,
         allow_auto_create_topics=False,
         middlewares=[
-            KafkaPrometheusMiddleware(registry=registry, app_name=client_id, metrics_prefix="secmaster"),
+            KafkaPrometheusMiddleware(
+                registry=registry, app_name=client_id, metrics_prefix="secmaster"
+            ),
             dead_letter_middleware(
                 max_attempts=settings.consumer_max_attempts,
                 retry_initial_s=settings.consumer_retry_initial_s,
@@ -182,7 +184,9 @@ def subscriber_options(settings: CommonSettings, *, group_id: str) -> dict[str, 
     }
 
 
-def subscription(settings: CommonSettings, *, service: str, topic: str) -> tuple[str, dict[str, Any]]:
+def subscription(
+    settings: CommonSettings, *, service: str, topic: str
+) -> tuple[str, dict[str, Any]]:
     """(prefixed topic, subscriber options) for one service's subscription to one topic.
 
     One consumer group per (service, topic): every FastStream subscriber is its own

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,7 +34,7 @@ class ServiceRuntime:
     engine: AsyncEngine
     broker: KafkaBroker
     topic_prefix: str = ""
-    background: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    background: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
     relay: OutboxRelay | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -104,7 +104,9 @@ class ServiceRuntime:
         self._producer = producer
         await self.broker.start()
         self._tasks = [asyncio.create_task(self.relay.run(), name=f"{self.name}-relay")]
-        self._tasks += [asyncio.create_task(job(), name=f"{self.name}-bg") for job in self.background]
+        self._tasks += [
+            asyncio.create_task(job(), name=f"{self.name}-bg") for job in self.background
+        ]
         log.info("service started", service=self.name)
 
     async def stop(self) -> None:

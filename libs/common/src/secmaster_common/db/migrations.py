@@ -13,9 +13,8 @@ from typing import Any
 import asyncpg
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import text
-
 from secmaster_common.db.engine import make_engine
+from sqlalchemy import text
 
 SERVICES = ("ingestion", "enrichment", "pricing", "indexer")
 
@@ -56,7 +55,9 @@ async def bootstrap_database(admin_dsn: str, *, passwords: dict[str, str] | None
         try:
             await conn.execute(bootstrap_sql())
             for role, password in (passwords or {}).items():
-                await conn.execute(f"ALTER ROLE \"{role}\" PASSWORD '{password.replace(chr(39), chr(39) * 2)}'")
+                await conn.execute(
+                    f"ALTER ROLE \"{role}\" PASSWORD '{password.replace(chr(39), chr(39) * 2)}'"
+                )
         finally:
             await conn.execute("SELECT pg_advisory_unlock(424242)")
     finally:

@@ -14,19 +14,16 @@ from typing import Any
 import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
 from prometheus_client import Counter, Gauge
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from secmaster_common.db.tables import outbox
 from secmaster_common.logging import get_logger
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 log = get_logger(__name__)
 
 OUTBOX_PUBLISHED = Counter(
     "secmaster_outbox_published_total", "Outbox rows published to Kafka", ["service"]
 )
-OUTBOX_BACKLOG = Gauge(
-    "secmaster_outbox_backlog", "Outbox rows not yet published", ["service"]
-)
+OUTBOX_BACKLOG = Gauge("secmaster_outbox_backlog", "Outbox rows not yet published", ["service"])
 
 
 def _lock_key(service: str) -> int:
@@ -67,7 +64,9 @@ class OutboxRelay:
                 return 0
             rows = (
                 await conn.execute(
-                    sa.select(outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.headers, outbox.c.value)
+                    sa.select(
+                        outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.headers, outbox.c.value
+                    )
                     .where(outbox.c.sent_at.is_(None))
                     .order_by(outbox.c.id)
                     .limit(self.batch_size)
@@ -122,7 +121,9 @@ class OutboxRelay:
                 pass
 
 
-def make_relay_producer(bootstrap_servers: str, *, client_id: str, enable_idempotence: bool) -> AIOKafkaProducer:
+def make_relay_producer(
+    bootstrap_servers: str, *, client_id: str, enable_idempotence: bool
+) -> AIOKafkaProducer:
     return AIOKafkaProducer(
         bootstrap_servers=bootstrap_servers,
         client_id=f"{client_id}-relay",

@@ -21,7 +21,9 @@ outbox = sa.Table(
     sa.Column("key", sa.Text),
     sa.Column("headers", JSONB, nullable=False),
     sa.Column("value", sa.LargeBinary, nullable=False),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column(
+        "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
     sa.Column("sent_at", sa.DateTime(timezone=True)),
 )
 # The relay scans unsent rows in id order; a partial index keeps that scan small.
@@ -33,7 +35,9 @@ inbox = sa.Table(
     sa.Column("consumer", sa.Text, primary_key=True),
     sa.Column("event_id", UUID(as_uuid=True), primary_key=True),
     sa.Column("topic", sa.Text, nullable=False),
-    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column(
+        "received_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
 )
 
 rate_limit_admissions = sa.Table(
@@ -43,7 +47,11 @@ rate_limit_admissions = sa.Table(
     sa.Column("budget", sa.Text, nullable=False),
     sa.Column("admitted_at", sa.DateTime(timezone=True), nullable=False),
 )
-sa.Index("rate_limit_admissions_budget_idx", rate_limit_admissions.c.budget, rate_limit_admissions.c.admitted_at)
+sa.Index(
+    "rate_limit_admissions_budget_idx",
+    rate_limit_admissions.c.budget,
+    rate_limit_admissions.c.admitted_at,
+)
 
 
 def create_common_tables(bind: sa.engine.Connection) -> None:

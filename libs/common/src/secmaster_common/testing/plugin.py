@@ -52,9 +52,7 @@ def docker_answers() -> bool:
     if shutil.which("docker") is None:
         return False
     try:
-        return (
-            subprocess.run(["docker", "info"], capture_output=True, timeout=5).returncode == 0
-        )
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=5).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         return False
 
