@@ -469,6 +469,14 @@ def test_configuration_page_is_what_the_settings_classes_say_now() -> None:
     assert committed == current, f"docs/configuration.md is stale: run `{config_table.COMMAND}`"
 
 
+def test_readme_configuration_tables_are_what_the_settings_classes_say_now() -> None:
+    readme = (REPO / "README.md").read_text()
+    assert config_table.README_START in readme and config_table.README_END in readme
+    assert readme == config_table.readme_with_tables(readme, config_table.render()), (
+        f"the README's configuration tables are stale: run `{config_table.COMMAND}`"
+    )
+
+
 def test_configuration_page_lists_every_variable_with_its_default_and_meaning() -> None:
     rendered = config_table.render()
     rows = {
