@@ -21,6 +21,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 from faststream import AckPolicy
 from faststream._internal.middlewares import BaseMiddleware
 from faststream.kafka import KafkaBroker
+from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.message import StreamMessage
 from prometheus_client import REGISTRY, CollectorRegistry, Counter
@@ -29,6 +30,7 @@ from pydantic import ValidationError
 from secmaster_common.events.topics import dlq
 from secmaster_common.logging import correlation_id, get_logger
 from secmaster_common.settings import CommonSettings
+from secmaster_common.telemetry import tracer_provider
 
 log = get_logger(__name__)
 
@@ -158,6 +160,7 @@ def make_broker(
         ack_policy=AckPolicy.NACK_ON_ERROR,
         allow_auto_create_topics=False,
         middlewares=[
+            KafkaTelemetryMiddleware(tracer_provider=tracer_provider(client_id)),
             KafkaPrometheusMiddleware(
                 registry=registry, app_name=client_id, metrics_prefix="secmaster"
             ),

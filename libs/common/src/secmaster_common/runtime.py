@@ -13,7 +13,7 @@ import sqlalchemy as sa
 import uvicorn
 from fastapi import FastAPI, Response
 from faststream.kafka import KafkaBroker
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from secmaster_common.db.relay import OutboxRelay, make_relay_producer
@@ -23,6 +23,34 @@ from secmaster_common.settings import CommonSettings
 log = get_logger(__name__)
 
 ReadyCheck = Callable[[], Awaitable[None]]
+
+CONSUMER_LAG = Gauge(
+    "secmaster_consumer_lag",
+    "Messages not yet committed by the group (highwater - committed offset), per partition",
+    ["service", "topic", "partition"],
+)
+
+
+async def record_consumer_lag(service: str, broker: KafkaBroker) -> int:
+    """Set the lag gauge for every partition this process consumes; returns the total."""
+    total = 0
+    for sub in broker.subscribers:
+        consumer = getattr(sub, "consumer", None)
+        if consumer is None:
+            continue
+        for tp in consumer.assignment():
+            high = consumer.highwater(tp)
+            if high is None:
+                continue
+            try:
+                committed = await asyncio.wait_for(consumer.committed(tp), timeout=2.0)
+            except Exception:
+                continue  # the group is rebalancing or the broker is away: next round
+            # Offsets are committed only after processing, so this is processing lag.
+            lag = max(0, high - (committed or 0))
+            CONSUMER_LAG.labels(service, tp.topic, str(tp.partition)).set(lag)
+            total += lag
+    return total
 
 
 @dataclass
@@ -108,6 +136,12 @@ class ServiceRuntime:
             asyncio.create_task(job(), name=f"{self.name}-bg") for job in self.background
         ]
         log.info("service started", service=self.name)
+
+    async def _lag_loop(self, interval_s: float = 10.0) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            with contextlib.suppress(Exception):
+                await record_consumer_lag(self.name, self.broker)
 
     async def stop(self) -> None:
         for t in self._tasks:

@@ -102,3 +102,51 @@ async def test_poison_messages_go_to_dlq_and_consumer_keeps_going(
         assert h["dlq_error"]
     assert [int(h["dlq_origin_offset"]) for h in headers] == [0, 1, 3]
     assert dead[0].value == b"{not json" and dead[0].key == b"k1"
+
+
+async def test_consumer_lag_counts_messages_not_yet_processed(
+    kafka_bootstrap: str, unique_prefix: str
+) -> None:
+    from secmaster_common.runtime import CONSUMER_LAG, record_consumer_lag
+
+    topic = unique_prefix + "market.bars.v1"
+    await ensure_topics(kafka_bootstrap, [topic], partitions=1)
+    settings = CommonSettings(
+        kafka_bootstrap_servers=kafka_bootstrap,
+        kafka_session_timeout_ms=2000,
+        kafka_heartbeat_interval_ms=500,
+    )
+    broker = make_broker(settings, client_id="lag-test")
+    release = asyncio.Event()
+    seen: list[bytes] = []
+
+    @broker.subscriber(topic, **subscriber_options(settings, group_id=unique_prefix + "lag"))
+    async def handle(body: bytes) -> None:
+        await release.wait()
+        seen.append(body)
+
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+    await producer.start()
+    await broker.start()
+    try:
+        for i in range(5):
+            await producer.send_and_wait(topic, f"m{i}".encode())
+        lag = 0
+        for _ in range(50):  # the consumer needs its assignment and a fetch for highwater
+            lag = await record_consumer_lag("lag-test", broker)
+            if lag == 5:
+                break
+            await asyncio.sleep(0.2)
+        assert lag == 5
+        assert CONSUMER_LAG.labels("lag-test", topic, "0")._value.get() == 5
+        release.set()
+        for _ in range(100):
+            if len(seen) == 5 and await record_consumer_lag("lag-test", broker) == 0:
+                break
+            await asyncio.sleep(0.1)
+        assert len(seen) == 5
+        assert await record_consumer_lag("lag-test", broker) == 0
+    finally:
+        release.set()
+        await broker.stop()
+        await producer.stop()

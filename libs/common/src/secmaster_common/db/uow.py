@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from secmaster_common.db.tables import inbox, outbox
 from secmaster_common.events.envelope import Envelope, Payload, envelope_json, new_envelope
+from secmaster_common.telemetry import trace_headers
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -96,6 +97,6 @@ def outbox_row(env: Envelope[Any], *, key: str | None, topic: str | None = None)
         "event_id": env.event_id,
         "topic": topic or type(env.payload).topic,
         "key": key,
-        "headers": env.headers(),
+        "headers": {**env.headers(), **trace_headers()},
         "value": envelope_json(env),
     }

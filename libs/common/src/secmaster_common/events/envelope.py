@@ -8,7 +8,6 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-
 HEADER_EVENT_ID = "event_id"
 HEADER_EVENT_TYPE = "event_type"
 HEADER_CORRELATION_ID = "correlation_id"
