@@ -96,7 +96,8 @@ def run_demo(stack: Stack, *, say: Any = print, timeout: float = 180.0) -> dict[
     )
     summary = upload_holdings(stack.urls["ingestion"], holdings)
     say(
-        f"ingested {summary['records']} holdings from {holdings.name} as portfolio {summary['portfolio_id']}"
+        f"ingested {summary['records']} holdings from {holdings.name} "
+        f"as portfolio {summary['portfolio_id']}"
     )
     done = wait_for_levels(stack, expected_instruments=summary["records"], timeout=timeout, say=say)
     return {

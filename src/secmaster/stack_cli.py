@@ -97,8 +97,8 @@ def demo(
         err.print(
             f"[bold]demo complete[/bold]: {result['instruments']} holdings -> "
             f"{result['securities_mapped']} securities mapped -> {result['bars']} daily bars -> "
-            f"{len(levels)} index levels; {levels[0]['index_id']} went from {levels[0]['level']:.2f} "
-            f"on {levels[0]['date']} to {levels[-1]['level']:.2f} on {levels[-1]['date']} "
+            f"{len(levels)} index levels; {levels[0]['index_id']} went from "
+            f"{levels[0]['level']:.2f} on {levels[0]['date']} to {levels[-1]['level']:.2f} on {levels[-1]['date']} "
             f"in {result['elapsed_s']:.1f}s"
         )
         if json_out:
@@ -124,7 +124,8 @@ def migrate(
     """Create the schemas and roles, then run every service's migrations as its migrator role."""
     if not database_url:
         err.print(
-            "[red]set DATABASE_URL or pass --database-url (an admin DSN of the target database)[/red]"
+            "[red]set DATABASE_URL or pass --database-url "
+            "(an admin DSN of the target database)[/red]"
         )
         raise typer.Exit(2)
     if bootstrap:

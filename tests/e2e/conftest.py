@@ -9,15 +9,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from secmaster_common.testing.databases import create_service_database, drop_database
 
 from secmaster.stack import Stack
-from secmaster_common.testing.databases import create_service_database, drop_database
 
 
 @pytest.fixture
-def stack_factory(
-    pg_dsn: str, kafka_bootstrap: str, tmp_path: Path
-) -> Iterator[object]:
+def stack_factory(pg_dsn: str, kafka_bootstrap: str, tmp_path: Path) -> Iterator[object]:
     """Build and start a sandbox stack with its own database and topic prefix."""
     started: list[Stack] = []
     databases: list[str] = []

@@ -13,12 +13,12 @@ import asyncpg
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
+from secmaster_common.events import topics
+from secmaster_emulators.providers.synthetic import synthetic_day
 from sqlalchemy.engine import make_url
 
 from secmaster import demo_data
 from secmaster.demo import publish_definition, run_demo, upload_holdings, wait_for_levels
-from secmaster_common.events import topics
-from secmaster_emulators.providers.synthetic import synthetic_day
 
 pytestmark = pytest.mark.e2e
 
@@ -91,7 +91,8 @@ async def _scalar(dsn: str, sql: str) -> int:
 def test_sigkill_mid_flow_loses_and_doubles_nothing(stack_factory: Any) -> None:
     # Every provider answer takes 300 ms, so pricing is caught in the middle of the universe.
     stack = stack_factory(provider_latency_ms=300)
-    asyncio.run(publish_definition(stack.bootstrap, demo_data.index_definition(), prefix=stack.topic_prefix))
+    definition = demo_data.index_definition()
+    asyncio.run(publish_definition(stack.bootstrap, definition, prefix=stack.topic_prefix))
     holdings = demo_data.write_holdings_csv(stack.home / "holdings.csv")
     upload_holdings(stack.urls["ingestion"], holdings)
 
@@ -112,7 +113,8 @@ def test_sigkill_mid_flow_loses_and_doubles_nothing(stack_factory: Any) -> None:
     expected = expected_levels(demo_data.AS_OF, demo_data.HISTORY_END)
     sessions = len(expected)
     assert done["bars"] == 10 * sessions
-    assert [lv["level"] for lv in done["levels"]] == pytest.approx(list(expected.values()), rel=1e-12)
+    levels = [lv["level"] for lv in done["levels"]]
+    assert levels == pytest.approx(list(expected.values()), rel=1e-12)
 
     dsn = stack.dsn
     # Rows: exactly one bar per instrument and session, one universe row per instrument.

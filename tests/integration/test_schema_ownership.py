@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncpg
 import pytest
-
 from secmaster_common.services import service_role_dsn
 
 pytestmark = pytest.mark.integration

@@ -96,7 +96,7 @@ async def test_poison_messages_go_to_dlq_and_consumer_keeps_going(
     assert headers[0]["dlq_error_type"] == "ValidationError"
     assert headers[2]["dlq_error_type"] == "ConnectionError"
     assert headers[2]["dlq_attempts"] == "3"
-    for h, rec in zip(headers, dead, strict=True):
+    for h in headers:
         assert h["dlq_origin_topic"] == topic
         assert h["dlq_origin_partition"] == "0"
         assert h["dlq_error"]

@@ -18,19 +18,19 @@ pytestmark = pytest.mark.integration
 
 N, T = 5, 0.5
 
-WORKER = """
+WORKER = f"""
 import asyncio, sys
 from secmaster_common.db.engine import make_engine
 from secmaster_common.db.limiter import PostgresWindowLimiter
 
 async def main(dsn, budget, calls):
     engine = make_engine(dsn, schema="enrichment", pool_size=4)
-    limiter = PostgresWindowLimiter(engine, budget=budget, max_calls=%d, window_s=%f)
+    limiter = PostgresWindowLimiter(engine, budget=budget, max_calls={N}, window_s={T})
     await asyncio.gather(*(limiter.acquire() for _ in range(calls)))
     await engine.dispose()
 
 asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3])))
-""" % (N, T)
+"""
 
 
 def max_in_any_window(stamps: list[datetime], window: float) -> int:

@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 
 def async_dsn(dsn: str) -> str:
-    """`postgresql://...` -> `postgresql+asyncpg://...` (what SQLAlchemy's asyncpg dialect wants)."""
+    """`postgresql://...` -> `postgresql+asyncpg://...` (SQLAlchemy's asyncpg dialect)."""
     url = make_url(dsn)
     if url.drivername in ("postgresql", "postgres", "postgresql+psycopg2"):
         url = url.set(drivername="postgresql+asyncpg")

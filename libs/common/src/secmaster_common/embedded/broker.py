@@ -83,7 +83,7 @@ class EmbeddedBroker:
     def stop(self) -> None:
         if self.proc is None:
             return
-        # SIGTERM takes ~5 s while clients are still connected (specs/broker.md): wait 2 s, then kill.
+        # SIGTERM takes ~5 s while clients are connected (specs/broker.md): wait 2 s, then kill.
         self.proc.terminate()
         try:
             self.proc.wait(2)
