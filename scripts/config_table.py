@@ -18,6 +18,7 @@ from typing import Any, Union, get_args, get_origin
 from pydantic import SecretStr
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
+
 from secmaster_common.services import installed_services
 from secmaster_common.settings import CommonSettings
 

@@ -14,10 +14,10 @@ from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaProducer
-from secmaster_common.events import IndexDefinitionPublished, envelope_json, new_envelope, topics
 
 from secmaster import demo_data
 from secmaster.stack import Stack
+from secmaster_common.events import IndexDefinitionPublished, envelope_json, new_envelope, topics
 
 
 async def publish_definition(

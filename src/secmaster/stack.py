@@ -15,6 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy.engine import make_url
+
+from secmaster import demo_data
 from secmaster_common.db.migrations import bootstrap_database, ensure_database
 from secmaster_common.embedded import EmbeddedBroker, EmbeddedPostgres
 from secmaster_common.embedded._proc import die_with_parent, free_port
@@ -22,9 +25,6 @@ from secmaster_common.events.topics import all_topics_with_dlq
 from secmaster_common.kafka import ensure_topics
 from secmaster_common.services import migrate_all
 from secmaster_common.settings import redact
-from sqlalchemy.engine import make_url
-
-from secmaster import demo_data
 
 SERVICES = ("ingestion", "enrichment", "pricing", "indexer")
 DATABASE = "secmaster"

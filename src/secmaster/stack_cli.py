@@ -13,11 +13,11 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
-from secmaster_common.db.migrations import bootstrap_database
-from secmaster_common.services import migrate_all
 
 from secmaster.demo import run_demo
 from secmaster.stack import Stack
+from secmaster_common.db.migrations import bootstrap_database
+from secmaster_common.services import migrate_all
 
 err = Console(stderr=True)
 HOME = Path(os.environ.get("SECMASTER_HOME", ".secmaster"))

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from secmaster_common.testing.databases import create_service_database, drop_database
 
 from secmaster.stack import Stack
+from secmaster_common.testing.databases import create_service_database, drop_database
 
 
 @pytest.fixture

@@ -46,7 +46,8 @@ def test_up_serves_and_stops_cleanly_on_sigterm(
             assert time.monotonic() < deadline, log.read_text(errors="replace")
             time.sleep(0.25)
         text = log.read_text(errors="replace")
-        urls = dict(re.findall(r"│ (ingestion|enrichment|pricing|indexer)\s*│ (http://\S+)\s*│", text))
+        row = r"│ (ingestion|enrichment|pricing|indexer)\s*│ (http://\S+)\s*│"
+        urls = dict(re.findall(row, text))
         assert sorted(urls) == ["enrichment", "indexer", "ingestion", "pricing"], text
         for url in urls.values():
             assert httpx.get(url + "/readyz", timeout=5).json()["status"] == "ready"

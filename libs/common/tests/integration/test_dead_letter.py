@@ -10,6 +10,7 @@ import json
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from faststream.kafka import KafkaBroker
+
 from secmaster_common.events import Envelope, RefreshPrices, envelope_json, new_envelope
 from secmaster_common.kafka import ensure_topics, make_broker, subscriber_options
 from secmaster_common.settings import CommonSettings

@@ -9,6 +9,7 @@ import uuid
 
 import pytest
 from aiokafka import AIOKafkaConsumer
+
 from secmaster_common.db.engine import make_engine
 from secmaster_common.db.relay import OutboxRelay, make_relay_producer
 from secmaster_common.db.uow import UnitOfWork

@@ -10,6 +10,7 @@ from datetime import datetime
 
 import asyncpg
 import pytest
+
 from secmaster_common.db.engine import make_engine
 from secmaster_common.db.limiter import PostgresWindowLimiter
 from secmaster_common.services import service_role_dsn

@@ -9,6 +9,7 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
+
 from secmaster_common.db.engine import make_engine
 from secmaster_common.db.tables import outbox
 from secmaster_common.db.uow import UnitOfWork

@@ -14,8 +14,9 @@ from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from secmaster_common.db.tables import rate_limit_admissions as adm
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from secmaster_common.db.tables import rate_limit_admissions as adm
 
 
 async def _db_now(conn: AsyncConnection) -> datetime:

@@ -13,8 +13,9 @@ from typing import Any
 import asyncpg
 from alembic import command
 from alembic.config import Config
-from secmaster_common.db.engine import make_engine
 from sqlalchemy import text
+
+from secmaster_common.db.engine import make_engine
 
 SERVICES = ("ingestion", "enrichment", "pricing", "indexer")
 

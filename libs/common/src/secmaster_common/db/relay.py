@@ -14,9 +14,10 @@ from typing import Any
 import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
 from prometheus_client import Counter, Gauge
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from secmaster_common.db.tables import outbox
 from secmaster_common.logging import get_logger
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 log = get_logger(__name__)
 

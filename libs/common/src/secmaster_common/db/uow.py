@@ -8,11 +8,12 @@ from types import TracebackType
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
 from secmaster_common.db.tables import inbox, outbox
 from secmaster_common.events.envelope import Envelope, Payload, envelope_json, new_envelope
 from secmaster_common.telemetry import trace_headers
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 
 class UnitOfWork:
