@@ -98,7 +98,8 @@ def demo(
             f"[bold]demo complete[/bold]: {result['instruments']} holdings -> "
             f"{result['securities_mapped']} securities mapped -> {result['bars']} daily bars -> "
             f"{len(levels)} index levels; {levels[0]['index_id']} went from "
-            f"{levels[0]['level']:.2f} on {levels[0]['date']} to {levels[-1]['level']:.2f} on {levels[-1]['date']} "
+            f"{levels[0]['level']:.2f} on {levels[0]['date']} to "
+            f"{levels[-1]['level']:.2f} on {levels[-1]['date']} "
             f"in {result['elapsed_s']:.1f}s"
         )
         if json_out:

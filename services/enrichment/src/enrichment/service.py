@@ -348,10 +348,12 @@ async def map_identifiers(
     policy: CachePolicy,
     clock: Callable[[], dt.datetime] = _utcnow,
     progress: Progress | None = None,
+    concurrency: int = 8,
 ) -> list[IdentifierAnswer]:
     """Answer every job, the i-th answer for the i-th job: fresh cache rows first, the rest
     from OpenFIGI (recorded in the cache as they arrive; `error` answers are returned but
-    never cached)."""
+    never cached). `concurrency` bounds the OpenFIGI batches in flight; the limiter alone
+    decides when each is sent."""
     found = await cached_answers(engine=engine, jobs=jobs)
     now = clock()
     hits: dict[MappingJob, IdentifierAnswer] = {}
@@ -368,8 +370,13 @@ async def map_identifiers(
         progress("cache", len(hits), len(hits) + len(misses))
     fetched = (
         await fetch_and_record(
-            engine=engine, client=client, jobs=misses, clock=clock, progress=progress
-        )
+            engine=engine,
+            client=client,
+            jobs=misses,
+            clock=clock,
+            progress=progress,
+            concurrency=concurrency,
+        )  # fmt: skip
         if misses
         else {}
     )
@@ -445,11 +452,13 @@ async def drain_queue_once(
     limit: int,
     lease_s: float,
     clock: Callable[[], dt.datetime] | None = None,
+    retry_delay_s: float = 5.0,
 ) -> int:
     """Map one leased batch from the durable queue. Returns how many rows were answered.
 
-    If OpenFIGI cannot answer (open breaker, outage, rate limit) the rows go back to the
-    queue, due when the breaker may let a probe through: nothing is lost.
+    If OpenFIGI cannot answer the rows go back to the queue: due when the breaker may let
+    a probe through (open breaker) or after `retry_delay_s` (outage, rate limit). Nothing
+    is lost.
     """
     now_fn = clock or _utcnow
     async with UnitOfWork(engine, producer=PRODUCER) as uow:
@@ -468,7 +477,7 @@ async def drain_queue_once(
         await _release(engine, keys, delay_s=60.0, error="OpenFIGI rejected the API key (401)")
         raise
     except (OpenFigiError, OSError) as exc:
-        await _release(engine, keys, delay_s=5.0, error=repr(exc))
+        await _release(engine, keys, delay_s=retry_delay_s, error=repr(exc))
         log.warning(
             "openfigi batch failed; identifiers stay queued", jobs=len(jobs), error=repr(exc)
         )

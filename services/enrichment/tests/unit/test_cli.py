@@ -82,10 +82,16 @@ def test_wrong_key_exits_with_a_configuration_message(start_emulator: StartEmula
     assert result.stdout == ""
 
 
-def test_cached_path_says_it_needs_the_database() -> None:
-    result = CliRunner().invoke(build_app(), ["figi", "map", "--json", "US4592001014"])
-    assert result.exit_code == 2
-    assert "database" in result.stderr and "--no-cache" in result.stderr
+def test_cached_path_without_a_database_says_what_to_do() -> None:
+    result = CliRunner().invoke(
+        build_app(),
+        ["figi", "map", "--json", "US4592001014"],
+        env={"DATABASE_URL": "postgresql://nobody:hunter2@127.0.0.1:1/nowhere"},
+    )
+    assert result.exit_code == 5
+    assert "DATABASE_URL" in result.stderr and "--no-cache" in result.stderr
+    assert "127.0.0.1:1" in result.stderr and "hunter2" not in result.output
+    assert result.stdout == ""
 
 
 def test_bad_input_is_explained() -> None:

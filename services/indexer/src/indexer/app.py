@@ -1,25 +1,22 @@
-"""The indexer service process: keeps definitions, holdings, mappings and prices from
-events, recomputes affected indexes, serves `GET /indexes/...`.
-Run it with `python -m indexer.app`."""
+"""The indexer service process: keeps definitions, holdings, mappings, prices and
+fundamentals from events, queues the indexes they affect, recomputes queued indexes in a
+background worker, and serves `GET /indexes/...`. Run it with `python -m indexer.app`."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, HTTPException
+from fastapi import APIRouter, FastAPI, HTTPException, Response
 from faststream.kafka import KafkaBroker
-
-from indexer.adapters import repository
-from indexer.domain.definition import IndexDefinition
-from indexer.domain.risk import risk_metrics
-from indexer.service import PRODUCER, recompute
-from indexer.settings import IndexerSettings
 from secmaster_common.db.engine import make_engine
 from secmaster_common.db.uow import UnitOfWork
 from secmaster_common.events import (
     BarsPublished,
     Envelope,
+    FundamentalsObserved,
     HoldingsSnapshotChunk,
     IndexDefinitionPublished,
     SecurityMapped,
@@ -29,25 +26,39 @@ from secmaster_common.kafka import PoisonMessage, make_broker, subscription
 from secmaster_common.logging import configure_logging, get_logger
 from secmaster_common.runtime import ServiceRuntime, serve
 from secmaster_common.services import app_dsn
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from indexer import service
+from indexer.adapters import repository
+from indexer.chart import ChartSeries, rebased, render_svg
+from indexer.domain.definition import IndexDefinition
+from indexer.service import PRODUCER, recompute_pending
+from indexer.settings import IndexerSettings
 
 SERVICE = "indexer"
 log = get_logger(__name__)
 
 
 def register_handlers(
-    broker: KafkaBroker, runtime: ServiceRuntime, settings: IndexerSettings
+    broker: KafkaBroker, runtime: ServiceRuntime, settings: IndexerSettings, wake: asyncio.Event
 ) -> None:
+    """Each handler stores its input and queues the affected indexes in one transaction
+    with its inbox claim; the recompute worker (woken by `wake`) does the computing."""
+
     def sub(topic: str) -> Any:
         name, opts = subscription(settings, service=SERVICE, topic=topic)
         return broker.subscriber(name, **opts)
 
-    async def recompute_all(uow: UnitOfWork, index_ids: list[str] | None = None) -> None:
-        ids = index_ids
-        if ids is None:
-            ids = [d["index_id"] for d in await repository.latest_definitions(uow.conn)]
-        for index_id in ids:
-            outcome = await recompute(uow=uow, index_id=index_id)
-            log.info("index recomputed", **outcome.__dict__)
+    async def handle(
+        env: Envelope[Any], topic: str, record: Callable[[UnitOfWork], Awaitable[list[str]]]
+    ) -> None:
+        async with UnitOfWork(runtime.engine, producer=PRODUCER) as uow:
+            if not await uow.claim(consumer=SERVICE, event_id=env.event_id, topic=topic):
+                return
+            queued = await record(uow)
+            await uow.commit()
+        if queued:
+            wake.set()
 
     @sub(topics.INDEXES_DEFINITIONS)
     async def on_definition(env: Envelope[IndexDefinitionPublished]) -> None:
@@ -55,87 +66,68 @@ def register_handlers(
             definition = IndexDefinition.model_validate(env.payload.definition)
         except ValueError as exc:
             raise PoisonMessage(f"invalid index definition {env.payload.index_id}: {exc}") from exc
-        async with UnitOfWork(runtime.engine, producer=PRODUCER) as uow:
-            if not await uow.claim(
-                consumer=SERVICE, event_id=env.event_id, topic=topics.INDEXES_DEFINITIONS
-            ):
-                return
-            await repository.save_definition(
-                uow.conn, definition.id, definition.model_dump(mode="json")
-            )
-            await recompute_all(uow, [definition.id])
-            await uow.commit()
-        _wake(runtime)
+
+        async def record(uow: UnitOfWork) -> list[str]:
+            stored = await service.store_definition(uow=uow, definition=definition)
+            return [stored.index_id] if stored.created else []
+
+        await handle(env, topics.INDEXES_DEFINITIONS, record)
 
     @sub(topics.REFERENCE_HOLDINGS)
     async def on_holdings(env: Envelope[HoldingsSnapshotChunk]) -> None:
-        p = env.payload
-        async with UnitOfWork(runtime.engine, producer=PRODUCER) as uow:
-            if not await uow.claim(
-                consumer=SERVICE, event_id=env.event_id, topic=topics.REFERENCE_HOLDINGS
-            ):
-                return
-            await repository.save_holdings_chunk(
-                uow.conn,
-                snapshot_id=p.snapshot_id,
-                chunk_index=p.chunk_index,
-                chunk_count=p.chunk_count,
-                portfolio_id=p.portfolio_id,
-                as_of=p.as_of,
-                holdings=[h.model_dump(mode="json") for h in p.holdings],
-            )
-            affected = (await repository.portfolios_of_definitions(uow.conn)).get(
-                p.portfolio_id, []
-            )
-            await recompute_all(uow, affected)
-            await uow.commit()
-        _wake(runtime)
+        await handle(
+            env,
+            topics.REFERENCE_HOLDINGS,
+            lambda uow: service.record_holdings_chunk(uow=uow, chunk=env.payload),
+        )
 
     @sub(topics.REFERENCE_SECURITIES)
     async def on_security(env: Envelope[SecurityMapped]) -> None:
-        p = env.payload
-        async with UnitOfWork(runtime.engine, producer=PRODUCER) as uow:
-            if not await uow.claim(
-                consumer=SERVICE, event_id=env.event_id, topic=topics.REFERENCE_SECURITIES
-            ):
-                return
-            await repository.save_security(
-                uow.conn,
-                id_type=p.id_type,
-                id_value=p.id_value,
-                ticker=p.ticker,
-                figi=p.figi,
-                status=p.status,
-            )
-            await uow.commit()
+        await handle(
+            env,
+            topics.REFERENCE_SECURITIES,
+            lambda uow: service.record_security(uow=uow, mapped=env.payload),
+        )
 
     @sub(topics.MARKET_BARS)
     async def on_bars(env: Envelope[BarsPublished]) -> None:
-        p = env.payload
-        if p.interval != "1d":
-            return
-        async with UnitOfWork(runtime.engine, producer=PRODUCER) as uow:
-            if not await uow.claim(
-                consumer=SERVICE, event_id=env.event_id, topic=topics.MARKET_BARS
-            ):
-                return
-            await repository.save_prices(
-                uow.conn,
-                [
-                    {
-                        "symbol": p.symbol,
-                        "trading_date": b.date,
-                        "close": b.close,
-                        "adj_close": b.adj_close,
-                        "provider": p.provider,
-                    }
-                    for b in p.bars
-                    if b.date is not None
-                ],
-            )
-            await recompute_all(uow)
-            await uow.commit()
-        _wake(runtime)
+        await handle(
+            env, topics.MARKET_BARS, lambda uow: service.record_bars(uow=uow, bars=env.payload)
+        )
+
+    @sub(topics.MARKET_FUNDAMENTALS)
+    async def on_fundamentals(env: Envelope[FundamentalsObserved]) -> None:
+        await handle(
+            env,
+            topics.MARKET_FUNDAMENTALS,
+            lambda uow: service.record_fundamentals(uow=uow, observed=env.payload),
+        )
+
+
+def recompute_worker(
+    runtime: ServiceRuntime, settings: IndexerSettings, wake: asyncio.Event
+) -> Callable[[], Awaitable[None]]:
+    """The background job: recompute what is queued, then wait to be woken (or poll, for
+    work queued by another replica, the CLI, or before a restart)."""
+
+    async def run() -> None:
+        while True:
+            wake.clear()
+            try:
+                outcomes = await recompute_pending(engine=runtime.engine)
+                if any(o.published_levels or o.published_rebalances for o in outcomes):
+                    _wake(runtime)
+            except Exception:
+                log.exception("recompute round failed")
+            try:
+                await asyncio.wait_for(wake.wait(), timeout=settings.indexer_recompute_poll_s)
+                # Bars arrive in bursts (one message per instrument): let the burst land so
+                # an index is read and computed once for all of it.
+                await asyncio.sleep(settings.indexer_recompute_debounce_s)
+            except TimeoutError:
+                pass
+
+    return run
 
 
 def _wake(runtime: ServiceRuntime) -> None:
@@ -143,22 +135,37 @@ def _wake(runtime: ServiceRuntime) -> None:
         runtime.relay.wake()
 
 
-def build_router(runtime: ServiceRuntime) -> APIRouter:
+async def _series(engine: AsyncEngine, index_id: str, **window: Any) -> list[dict[str, Any]]:
+    async with engine.connect() as conn:
+        return await repository.levels(conn, index_id, window.get("start"), window.get("end"))
+
+
+def _not_found(index_id: str) -> HTTPException:
+    return HTTPException(
+        status_code=404,
+        detail=f"no levels for index {index_id!r} yet; GET /indexes lists the known indexes",
+    )
+
+
+def build_router(engine: AsyncEngine) -> APIRouter:
     router = APIRouter()
 
     @router.get("/indexes")
     async def list_indexes() -> list[dict[str, Any]]:
-        async with runtime.engine.connect() as conn:
-            return await repository.latest_definitions(conn)
+        async with engine.connect() as conn:
+            return await repository.index_summaries(conn)
 
     @router.get("/indexes/{index_id}/levels")
     async def get_levels(
-        index_id: str, start: dt.date | None = None, end: dt.date | None = None
+        index_id: str,
+        start: dt.date | None = None,
+        end: dt.date | None = None,
+        version: int | None = None,
     ) -> dict[str, Any]:
-        async with runtime.engine.connect() as conn:
-            rows = await repository.levels(conn, index_id, start, end)
+        async with engine.connect() as conn:
+            rows = await repository.levels(conn, index_id, start, end, version)
         if not rows:
-            raise HTTPException(status_code=404, detail=f"no levels for index {index_id!r} yet")
+            raise _not_found(index_id)
         return {
             "index_id": index_id,
             "version": rows[0]["version"],
@@ -175,14 +182,82 @@ def build_router(runtime: ServiceRuntime) -> APIRouter:
         }
 
     @router.get("/indexes/{index_id}/risk")
-    async def get_risk(index_id: str) -> dict[str, Any]:
-        async with runtime.engine.connect() as conn:
-            rows = await repository.levels(conn, index_id, None, None)
-        if len(rows) < 3:
-            raise HTTPException(status_code=404, detail=f"not enough levels for index {index_id!r}")
-        levels = [r["level"] for r in rows]
-        returns = [b / a - 1.0 for a, b in zip(levels, levels[1:], strict=False)]
-        return {"index_id": index_id, "metrics": risk_metrics(returns)}
+    async def get_risk(index_id: str, benchmark: str | None = None) -> dict[str, Any]:
+        own = await _series(engine, index_id)
+        if not own:
+            raise _not_found(index_id)
+        theirs = None
+        if benchmark is not None:
+            theirs = await _series(engine, benchmark)
+            if not theirs:
+                raise _not_found(benchmark)
+        try:
+            report = service.index_risk(
+                [(r["trading_date"], r["level"]) for r in own],
+                None if theirs is None else [(r["trading_date"], r["level"]) for r in theirs],
+            )
+        except ValueError as exc:
+            raise HTTPException(status_code=422, detail=str(exc)) from None
+        return {"index_id": index_id, "benchmark": benchmark, **report}
+
+    @router.get("/indexes/{index_id}/chart")
+    async def get_chart(
+        index_id: str,
+        benchmark: str | None = None,
+        start: dt.date | None = None,
+        end: dt.date | None = None,
+    ) -> Response:
+        """An SVG line chart of the index, against `benchmark` when given (both rebased to
+        100 on the first date they share)."""
+        own = await _series(engine, index_id, start=start, end=end)
+        if not own:
+            raise _not_found(index_id)
+        drawn = [
+            ChartSeries(
+                f"{index_id} v{own[0]['version']}",
+                [r["trading_date"] for r in own],
+                [r["level"] for r in own],
+            )
+        ]
+        y_label = "level"
+        if benchmark is not None:
+            theirs = await _series(engine, benchmark, start=start, end=end)
+            if not theirs:
+                raise _not_found(benchmark)
+            other = ChartSeries(
+                f"{benchmark} v{theirs[0]['version']}",
+                [r["trading_date"] for r in theirs],
+                [r["level"] for r in theirs],
+            )
+            shared = sorted(set(drawn[0].dates) & set(other.dates))
+            if not shared:
+                raise HTTPException(
+                    status_code=422,
+                    detail=f"{index_id} and {benchmark} have no level on a common date",
+                )
+            drawn = [rebased(drawn[0], shared[0]), rebased(other, shared[0])]
+            y_label = f"level, rebased to 100 on {shared[0].isoformat()}"
+        title = f"{index_id}" + (f" against {benchmark}" if benchmark else "")
+        return Response(render_svg(drawn, title=title, y_label=y_label), media_type="image/svg+xml")
+
+    @router.post("/indexes/{index_id}/backfill", status_code=202)
+    async def post_backfill(
+        index_id: str, start: dt.date | None = None, end: dt.date | None = None
+    ) -> dict[str, Any]:
+        """Ask pricing for the members' history and recompute the index once it arrives."""
+        async with UnitOfWork(engine, producer=PRODUCER) as uow:
+            requested = await service.request_backfill(
+                uow=uow, index_id=index_id, start=start, end=end
+            )
+            await uow.commit()
+        if requested is None:
+            raise HTTPException(status_code=404, detail=f"no definition of index {index_id!r}")
+        return {
+            "index_id": requested.index_id,
+            "symbols": requested.symbols,
+            "start": requested.start.isoformat(),
+            "end": requested.end.isoformat(),
+        }
 
     return router
 
@@ -203,8 +278,10 @@ def bootstrap(settings: IndexerSettings | None = None) -> FastAPI:
         broker=broker,
         topic_prefix=settings.topic_prefix,
     )
-    register_handlers(broker, runtime, settings)
-    return runtime.build_http(build_router(runtime))
+    wake = asyncio.Event()
+    register_handlers(broker, runtime, settings, wake)
+    runtime.background.append(recompute_worker(runtime, settings, wake))
+    return runtime.build_http(build_router(runtime.engine))
 
 
 def main() -> None:

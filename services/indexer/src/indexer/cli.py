@@ -1,22 +1,35 @@
 """Commands the indexer service contributes to the `secmaster` CLI: offline index
-computation from CSV files (`secmaster index compute`) and risk metrics (`secmaster risk`)."""
+computation from CSV files (`index compute`), risk metrics (`risk`), and the catalogue of
+the running service (`index define|list|show|levels`, through Kafka or its database)."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import json
 import math
+import os
 from collections import defaultdict
-from collections.abc import Iterator
-from datetime import date
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import numpy as np
 import typer
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 from rich.console import Console
 from rich.table import Table
+from secmaster_common.db.engine import make_engine
+from secmaster_common.db.uow import UnitOfWork
+from secmaster_common.events import IndexDefinitionPublished, envelope_json, new_envelope, topics
+from secmaster_common.services import app_dsn
+from secmaster_common.settings import redact
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from indexer.adapters import repository
 from indexer.domain.definition import (
     DefinitionError,
     IndexDefinition,
@@ -26,6 +39,8 @@ from indexer.domain.definition import (
 from indexer.domain.levels import IndexInputError, IndexResult, compute_index
 from indexer.domain.panel import Event, HoldingsSnapshot, Panel
 from indexer.domain.risk import risk_metrics
+from indexer.service import PRODUCER, DefinitionStored, store_definition
+from indexer.settings import IndexerSettings
 
 __all__ = ["index_app", "register"]
 
@@ -33,6 +48,7 @@ index_app = typer.Typer(
     name="index", help="Define and compute custom indexes.", no_args_is_help=True
 )
 _stderr = Console(stderr=True)
+_T = TypeVar("_T")
 
 
 class InputFileError(Exception):
@@ -260,6 +276,304 @@ def risk_command(
     for metric in next(iter(report.values()), {}):
         cells = [report[n][metric] for n in names]
         table.add_row(metric, *("n/a" if v is None else f"{v:.6f}" for v in cells))
+    Console().print(table)
+
+
+# --- the service's catalogue: definitions in, levels out ------------------------------------
+
+
+def _engine() -> AsyncEngine:
+    settings = IndexerSettings()
+    dsn = app_dsn(
+        settings.indexer_database_url.get_secret_value() if settings.indexer_database_url else None,
+        settings.database_url.get_secret_value(),
+        "indexer",
+    )
+    return make_engine(dsn, schema="indexer", pool_size=1)
+
+
+def _with_database(work: Callable[[AsyncEngine], Awaitable[_T]]) -> _T:
+    """Run `work` against the indexer schema as the app role; connection problems become
+    an error message naming the (password-free) DSN and the variable to set."""
+
+    async def run() -> _T:
+        engine = _engine()
+        try:
+            return await work(engine)
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(run())
+    except (OSError, DBAPIError) as exc:
+        settings = IndexerSettings()
+        target = redact(
+            settings.indexer_database_url.get_secret_value()
+            if settings.indexer_database_url
+            else settings.database_url.get_secret_value()
+        )
+        raise _fail(
+            f"cannot use the indexer database at {target} ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else ''}); set DATABASE_URL (or "
+            "INDEXER_DATABASE_URL) to a reachable, migrated database"
+        ) from None
+
+
+async def _publish_definition(definition: IndexDefinition, settings: IndexerSettings) -> str:
+    env = new_envelope(
+        IndexDefinitionPublished(
+            index_id=definition.id, definition=definition.model_dump(mode="json")
+        ),
+        producer="secmaster-cli",
+    )
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        acks="all",
+        request_timeout_ms=15_000,
+        enable_idempotence=settings.kafka_enable_idempotence,
+    )
+    await producer.start()
+    try:
+        await asyncio.wait_for(
+            producer.send_and_wait(
+                settings.topic_prefix + topics.INDEXES_DEFINITIONS,
+                envelope_json(env),
+                key=definition.id.encode(),
+                headers=[(k, v.encode()) for k, v in env.headers().items()],
+            ),
+            timeout=30,
+        )
+    finally:
+        await producer.stop()
+    return str(env.event_id)
+
+
+@index_app.command("define")
+def define_command(
+    file: Annotated[Path, typer.Argument(help="index definition, YAML or JSON")],
+    direct: Annotated[
+        bool,
+        typer.Option(
+            "--direct",
+            help="store in the indexer database (DATABASE_URL) instead of publishing to Kafka",
+        ),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON to stdout")] = False,
+) -> None:
+    """Validate a definition and hand it to the indexer: publish it on
+    indexes.definitions.v1 (needs KAFKA_BOOTSTRAP_SERVERS), or store it with --direct.
+    A changed definition becomes the next version and its history is recomputed."""
+    try:
+        definition = _read_definition(file)
+    except (InputFileError, DefinitionError) as exc:
+        raise _fail(str(exc)) from None
+    if direct:
+
+        async def store(engine: AsyncEngine) -> DefinitionStored:
+            async with UnitOfWork(engine, producer=PRODUCER) as uow:
+                stored = await store_definition(uow=uow, definition=definition)
+                await uow.commit()
+            return stored
+
+        stored = _with_database(store)
+        report: dict[str, Any] = {
+            "index_id": stored.index_id,
+            "version": stored.version,
+            "created": stored.created,
+            "via": "database",
+        }
+        message = (
+            f"stored {stored.index_id} as version {stored.version}; the indexer recomputes it"
+            if stored.created
+            else f"{stored.index_id} is unchanged (still version {stored.version})"
+        )
+    else:
+        if not os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+            raise _fail(
+                "KAFKA_BOOTSTRAP_SERVERS is not set: set it to the broker to publish the "
+                "definition, or pass --direct to store it in the indexer database"
+            )
+        settings = IndexerSettings()
+        try:
+            event_id = asyncio.run(_publish_definition(definition, settings))
+        except (KafkaError, OSError, TimeoutError) as exc:
+            raise _fail(
+                f"cannot publish to {settings.kafka_bootstrap_servers} "
+                f"({type(exc).__name__}: {exc}); check KAFKA_BOOTSTRAP_SERVERS or use --direct"
+            ) from None
+        topic = settings.topic_prefix + topics.INDEXES_DEFINITIONS
+        report = {"index_id": definition.id, "event_id": event_id, "topic": topic, "via": "kafka"}
+        message = f"published {definition.id} on {topic} (event {event_id})"
+    if as_json:
+        typer.echo(json.dumps(report))
+    else:
+        typer.echo(message)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    return value
+
+
+def _summary(row: dict[str, Any]) -> dict[str, Any]:
+    definition = row["definition"]
+    return {
+        "index_id": row["index_id"],
+        "name": definition.get("name"),
+        "version": row["version"],
+        "weighting": (definition.get("weighting") or {}).get("method"),
+        "rebalance": definition.get("rebalance"),
+        "status": row["status"] or "queued",
+        "detail": row["detail"] or "",
+        "levels": int(row["levels"]),
+        "last_date": _jsonable(row["last_date"]),
+        "pending": row["pending_reason"],
+        "error": row["last_error"],
+    }
+
+
+@index_app.command("list")
+def list_command(
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON to stdout")] = False,
+) -> None:
+    """Every index the service knows: latest version, status, and its levels so far."""
+
+    async def load(engine: AsyncEngine) -> list[dict[str, Any]]:
+        async with engine.connect() as conn:
+            return await repository.index_summaries(conn)
+
+    summaries = [_summary(r) for r in _with_database(load)]
+    if as_json:
+        typer.echo(json.dumps(summaries))
+        return
+    table = Table(title=f"{len(summaries)} index(es)")
+    for name in ("index", "version", "weighting", "status", "levels", "last date"):
+        table.add_column(name, justify="right" if name in ("version", "levels") else "left")
+    for s in summaries:
+        status = s["status"] + (f" ({s['detail']})" if s["detail"] else "")
+        table.add_row(
+            s["index_id"],
+            str(s["version"]),
+            s["weighting"] or "",
+            status,
+            str(s["levels"]),
+            s["last_date"] or "",
+        )
+    Console().print(table)
+
+
+@index_app.command("show")
+def show_command(
+    index_id: Annotated[str, typer.Argument(help="the index id")],
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON to stdout")] = False,
+) -> None:
+    """One index: its latest definition, status and every version with its levels span."""
+
+    async def load(engine: AsyncEngine) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+        async with engine.connect() as conn:
+            summaries = await repository.index_summaries(conn)
+            found = next((r for r in summaries if r["index_id"] == index_id), None)
+            return found, await repository.definition_versions(conn, index_id)
+
+    found, versions = _with_database(load)
+    if found is None:
+        raise _fail(f"no index {index_id!r}; `secmaster index list` shows the known ones")
+    document = {
+        **_summary(found),
+        "definition": found["definition"],
+        "versions": [{k: _jsonable(v) for k, v in row.items()} for row in versions],
+    }
+    if as_json:
+        typer.echo(json.dumps(document))
+        return
+    console = Console()
+    console.print(f"[bold]{index_id}[/] {document['name']} (version {document['version']})")
+    console.print(f"status: {document['status']} {document['detail']}".rstrip())
+    if document["pending"]:
+        console.print(
+            f"queued: {document['pending']}"
+            + (f", error: {document['error']}" if document["error"] else "")
+        )
+    console.print(json.dumps(found["definition"], indent=2))
+    table = Table(title="versions")
+    for name in ("version", "created", "levels", "first date", "last date"):
+        table.add_column(name)
+    for v in document["versions"]:
+        table.add_row(
+            str(v["version"]),
+            v["created_at"],
+            str(v["levels"]),
+            v["first_date"] or "",
+            v["last_date"] or "",
+        )
+    console.print(table)
+
+
+@index_app.command("levels")
+def levels_command(
+    index_id: Annotated[str, typer.Argument(help="the index id")],
+    start: Annotated[
+        datetime | None, typer.Option("--start", formats=["%Y-%m-%d"], help="first date")
+    ] = None,
+    end: Annotated[
+        datetime | None, typer.Option("--end", formats=["%Y-%m-%d"], help="last date")
+    ] = None,
+    version: Annotated[
+        int | None, typer.Option("--version", help="a definition version (default: latest)")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON to stdout")] = False,
+) -> None:
+    """The stored daily levels of an index."""
+
+    async def load(engine: AsyncEngine) -> list[dict[str, Any]]:
+        async with engine.connect() as conn:
+            return await repository.levels(
+                conn,
+                index_id,
+                start.date() if start else None,
+                end.date() if end else None,
+                version,
+            )
+
+    rows = _with_database(load)
+    if not rows:
+        raise _fail(
+            f"no levels for index {index_id!r}"
+            + (f" version {version}" if version else "")
+            + " in that range; `secmaster index show ID` says what it is waiting for"
+        )
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "index_id": index_id,
+                    "version": rows[0]["version"],
+                    "levels": [
+                        {
+                            "date": r["trading_date"].isoformat(),
+                            "level": r["level"],
+                            "divisor": r["divisor"],
+                            "constituents": r["constituents"],
+                            "flags": r["stale_prices"],
+                        }
+                        for r in rows
+                    ],
+                }
+            )
+        )
+        return
+    table = Table(title=f"{index_id} v{rows[0]['version']}: {len(rows)} levels")
+    for name in ("date", "level", "divisor", "constituents", "flags"):
+        table.add_column(name, justify="left" if name in ("date", "flags") else "right")
+    for r in rows:
+        table.add_row(
+            r["trading_date"].isoformat(),
+            f"{r['level']:.6f}",
+            f"{r['divisor']:.6g}",
+            str(r["constituents"]),
+            " ".join(r["stale_prices"]),
+        )
     Console().print(table)
 
 

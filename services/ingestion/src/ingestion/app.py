@@ -1,5 +1,6 @@
-"""The ingestion service process: HTTP upload (`POST /files`), drop-folder watcher,
-outbox relay, health endpoints. Run it with `python -m ingestion.app`."""
+"""The ingestion service process: HTTP upload (`POST /files`), drop-folder watcher, consumer
+of `instruments.submitted.v1`, outbox relay, health endpoints. Run it with
+`python -m ingestion.app`."""
 
 from __future__ import annotations
 
@@ -7,19 +8,22 @@ import asyncio
 import datetime as dt
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Form, HTTPException, UploadFile
+from faststream.kafka import KafkaBroker
 from secmaster_common.db.engine import make_engine
-from secmaster_common.kafka import make_broker
+from secmaster_common.events import Envelope, InstrumentSubmitted, topics
+from secmaster_common.kafka import make_broker, subscription
 from secmaster_common.logging import configure_logging, get_logger
 from secmaster_common.runtime import ServiceRuntime, serve
 from secmaster_common.services import app_dsn
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ingestion.parsers import parse_file
 from ingestion.parsers.errors import InputFileError
-from ingestion.service import ingest_holdings
+from ingestion.service import ingest_file, record_submitted
 from ingestion.settings import IngestionSettings
 
 SERVICE = "ingestion"
@@ -34,22 +38,51 @@ async def ingest_path(
     fmt: str | None,
     portfolio_id: str | None,
     as_of: dt.date | None,
+    source: str | None = None,
 ) -> dict[str, Any]:
-    parsed = parse_file(path, fmt, portfolio_id=portfolio_id, as_of=as_of)
-    pid = portfolio_id or parsed.portfolio_id or path.stem
-    day = as_of or parsed.as_of or dt.date.today()
-    summary = await ingest_holdings(
+    """Ingest one file; a holdings file naming no portfolio or date falls back to the file
+    name and today, as a drop folder has no one to ask."""
+    summary = await ingest_file(
         engine=runtime.engine,
         path=path,
-        fmt=parsed.format,
-        items=parsed.items,
-        portfolio_id=pid,
-        as_of=day,
+        fmt=fmt,
+        portfolio_id=portfolio_id,
+        as_of=as_of,
+        default_portfolio_id=path.stem,
+        default_as_of=dt.date.today(),
         chunk_size=settings.ingestion_chunk_size,
+        source=source,
     )
     if runtime.relay is not None:
         runtime.relay.wake()
     return summary.as_dict()
+
+
+def register_handlers(
+    broker: KafkaBroker,
+    *,
+    engine: AsyncEngine,
+    settings: IngestionSettings,
+    on_published: Callable[[], None] = lambda: None,
+) -> None:
+    """Subscribe to `instruments.submitted.v1`. A message that is no valid envelope goes to
+    the DLQ (the broker's middleware); a record that fails validation is quarantined."""
+    name, options = subscription(settings, service=SERVICE, topic=topics.INSTRUMENTS_SUBMITTED)
+
+    @broker.subscriber(name, **options)  # type: ignore[untyped-decorator]
+    async def on_submitted(envelope: Envelope[InstrumentSubmitted]) -> None:
+        summary = await record_submitted(engine=engine, envelope=envelope, consumer=SERVICE)
+        if summary is None:
+            log.info("submitted instrument already handled", event_id=str(envelope.event_id))
+            return
+        log.info(
+            "submitted instrument handled",
+            source=envelope.payload.source,
+            published=summary.published,
+            quarantined=dict(summary.quarantined),
+        )
+        if summary.published:
+            on_published()
 
 
 def build_router(runtime: ServiceRuntime, settings: IngestionSettings) -> APIRouter:
@@ -68,12 +101,18 @@ def build_router(runtime: ServiceRuntime, settings: IngestionSettings) -> APIRou
             path = Path(tmp.name)
         try:
             return await ingest_path(
-                runtime, settings, path, fmt=format, portfolio_id=portfolio_id, as_of=as_of
+                runtime,
+                settings,
+                path,
+                fmt=format,
+                portfolio_id=portfolio_id,
+                as_of=as_of,
+                source=file.filename,
             )
         except InputFileError as exc:
             raise HTTPException(status_code=422, detail=str(exc)) from exc
         finally:
-            path.unlink(missing_ok=True)
+            await asyncio.to_thread(path.unlink, missing_ok=True)
 
     return router
 
@@ -111,15 +150,23 @@ def bootstrap(settings: IngestionSettings | None = None) -> FastAPI:
         settings.database_url.get_secret_value(),
         SERVICE,
     )
+    broker = make_broker(settings, client_id=SERVICE)
     runtime = ServiceRuntime(
         name=SERVICE,
         settings=settings,
         engine=make_engine(dsn, schema=SERVICE),
-        broker=make_broker(settings, client_id=SERVICE),
+        broker=broker,
         topic_prefix=settings.topic_prefix,
     )
+
+    def wake_relay() -> None:
+        if runtime.relay is not None:
+            runtime.relay.wake()
+
+    register_handlers(broker, engine=runtime.engine, settings=settings, on_published=wake_relay)
     runtime.background.append(lambda: watch_drop_folder(runtime, settings))
-    return runtime.build_http(build_router(runtime, settings))
+    app: FastAPI = runtime.build_http(build_router(runtime, settings))
+    return app
 
 
 def main() -> None:

@@ -1,5 +1,5 @@
-"""Commands the ingestion service contributes to the `secmaster` CLI: offline `parse` and
-`id validate` (neither touches a database or a broker)."""
+"""Commands the ingestion service contributes to the `secmaster` CLI: `ingest` (database and
+broker), and the offline `parse` and `id validate` (neither touches a database or a broker)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import typer
 
 from ingestion.domain.identifiers import Scheme, validate
 from ingestion.domain.records import Reject
+from ingestion.ingest_command import ingest_command
 from ingestion.parsers import FORMATS, InputFileError, parse_file
 
 id_app = typer.Typer(name="id", help="Check security and entity identifiers.", no_args_is_help=True)
@@ -127,5 +128,6 @@ def validate_command(
 
 def register(app: typer.Typer) -> None:
     """Add this service's sub-commands to the `secmaster` app."""
+    app.command("ingest")(ingest_command)
     app.command("parse")(parse_command)
     app.add_typer(id_app, name="id")

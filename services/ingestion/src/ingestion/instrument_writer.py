@@ -4,11 +4,13 @@ in one query, supersedes the changed ones, and COPYs new versions plus their out
 from __future__ import annotations
 
 import json
+import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from secmaster_common.db.tables import outbox
 from secmaster_common.db.uow import UnitOfWork, outbox_row
-from secmaster_common.events import InstrumentRecorded, new_envelope
+from secmaster_common.events import Envelope, InstrumentRecorded
 
 from ingestion.adapters import instruments as store
 from ingestion.adapters import repository
@@ -18,6 +20,24 @@ from ingestion.domain.records import Instrument, Reject
 from ingestion.summary import IngestSummary
 
 PRODUCER = "ingestion"
+
+# Resolved once: `new_envelope` looks the generic class up per call, which cost a quarter of
+# the per-record time of the store path (cProfile of a 20k-record FIRDS file).
+_RECORDED_ENVELOPE = Envelope[InstrumentRecorded]
+
+
+def recorded_envelope(payload: InstrumentRecorded, *, correlation_id: str) -> Envelope[Any]:
+    """The envelope `new_envelope` would build: fresh event id, now (UTC). The payload was
+    validated when it was built, so the envelope is assembled without validating it again."""
+    return _RECORDED_ENVELOPE.model_construct(
+        event_id=uuid.uuid4(),
+        event_type=InstrumentRecorded.event_type,
+        occurred_at=datetime.now(UTC),
+        producer=PRODUCER,
+        correlation_id=correlation_id,
+        schema_version=InstrumentRecorded.schema_version,
+        payload=payload,
+    )
 
 
 def recorded_event(version: InstrumentVersion, *, source: str) -> InstrumentRecorded:
@@ -147,10 +167,8 @@ class InstrumentWriter:
         )
         events = []
         for v in versions:
-            env = new_envelope(
-                recorded_event(v, source=self.source),
-                producer=PRODUCER,
-                correlation_id=self.correlation_id,
+            env = recorded_envelope(
+                recorded_event(v, source=self.source), correlation_id=self.correlation_id
             )
             row = outbox_row(env, key=v.isin)
             events.append(

@@ -13,12 +13,20 @@ from pathlib import Path
 from typing import Any
 
 from secmaster_common.db.uow import UnitOfWork
-from secmaster_common.events import HoldingLine, HoldingsSnapshotChunk
+from secmaster_common.events import (
+    Envelope,
+    HoldingLine,
+    HoldingsSnapshotChunk,
+    InstrumentSubmitted,
+    topics,
+)
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ingestion.adapters import repository
 from ingestion.domain.records import Holding, Reject
 from ingestion.instrument_writer import InstrumentWriter
+from ingestion.parsers import InputFileError, parse_file
+from ingestion.parsers.instruments_table import instrument_from_record
 from ingestion.summary import IngestSummary
 
 # Called with the number of input rows read since the last call (drives a progress bar).
@@ -27,6 +35,9 @@ Progress = Callable[[int], None]
 PROGRESS_EVERY = 1000
 
 PRODUCER = "ingestion"
+
+# Formats whose records are instruments (reference.instruments.v1); the rest are holdings.
+INSTRUMENT_FORMATS = frozenset({"firds", "instruments"})
 
 # How our identifier names map onto the contract's id types.
 _ID_TYPES = {"isin": "ISIN", "cusip": "CUSIP", "sedol": "SEDOL", "figi": "FIGI", "ticker": "TICKER"}
@@ -59,7 +70,7 @@ def holding_line(holding: Holding) -> HoldingLine | None:
     if not identifiers or holding.quantity is None:
         return None
     return HoldingLine(
-        identifiers=identifiers,  # type: ignore[arg-type]
+        identifiers=identifiers,
         quantity=holding.quantity,
         market_value=holding.value,
         currency=holding.currency,
@@ -209,6 +220,7 @@ async def ingest_instruments(
     sha256: str | None = None,
     batch_size: int = 2000,
     progress: Progress | None = None,
+    source: str | None = None,
 ) -> IngestSummary:
     """Store an instruments file (FIRDS, generic instruments CSV) as versions of each
     (ISIN, MIC) and announce every new or changed one on `reference.instruments.v1`.
@@ -228,13 +240,13 @@ async def ingest_instruments(
             summary.duplicate_of = existing
             return summary
         file_id = await repository.register_file(
-            uow.conn, sha256=sha, source=str(path), fmt=fmt, portfolio_id="", as_of=None
+            uow.conn, sha256=sha, source=source or str(path), fmt=fmt, portfolio_id="", as_of=None
         )
         summary.file_id = file_id
         writer = InstrumentWriter(
             uow,
             file_id=file_id,
-            source=path.name,
+            source=source or path.name,
             correlation_id=f"file:{sha[:32]}",
             summary=summary,
             batch_size=batch_size,
@@ -257,4 +269,85 @@ async def ingest_instruments(
         await uow.commit()
     if progress is not None:
         progress(summary.rows_read - reported)
+    return summary
+
+
+async def ingest_file(
+    *,
+    engine: AsyncEngine,
+    path: Path,
+    fmt: str | None = None,
+    portfolio_id: str | None = None,
+    as_of: dt.date | None = None,
+    default_portfolio_id: str | None = None,
+    default_as_of: dt.date | None = None,
+    chunk_size: int = 500,
+    source: str | None = None,
+    progress: Progress | None = None,
+) -> IngestSummary:
+    """Parse `path` (format detected when `fmt` is None) and ingest it as instruments or as a
+    holdings snapshot. A holdings file takes its portfolio and date from the arguments, else
+    from the file, else from the defaults; with none of them it is refused (InputFileError).
+    """
+    parsed = parse_file(path, fmt, portfolio_id=portfolio_id, as_of=as_of)
+    if parsed.format in INSTRUMENT_FORMATS:
+        return await ingest_instruments(
+            engine=engine,
+            path=path,
+            fmt=parsed.format,
+            items=parsed.items,
+            source=source,
+            progress=progress,
+        )
+    pid = parsed.portfolio_id or default_portfolio_id
+    day = parsed.as_of or default_as_of
+    if pid is None:
+        raise InputFileError(
+            path,
+            f"a {parsed.format} holdings file that names no portfolio",
+            fix="Pass --portfolio-id",
+        )
+    if day is None:
+        raise InputFileError(
+            path, f"a {parsed.format} holdings file that states no as-of date", fix="Pass --as-of"
+        )
+    return await ingest_holdings(
+        engine=engine,
+        path=path,
+        fmt=parsed.format,
+        items=parsed.items,
+        portfolio_id=pid,
+        as_of=day,
+        chunk_size=chunk_size,
+        progress=progress,
+    )
+
+
+async def record_submitted(
+    *, engine: AsyncEngine, envelope: Envelope[InstrumentSubmitted], consumer: str = PRODUCER
+) -> IngestSummary | None:
+    """Validate one raw record from `instruments.submitted.v1` through the same checks as an
+    instruments CSV row and store it like a file's record (quarantined with its reason when
+    unusable). None when this event was handled before (the inbox holds its id)."""
+    submitted = envelope.payload
+    summary = IngestSummary(
+        path=submitted.source, format="instruments", portfolio_id="", as_of=None
+    )
+    async with UnitOfWork(engine, producer=PRODUCER) as uow:
+        claimed = await uow.claim(
+            consumer=consumer, event_id=envelope.event_id, topic=topics.INSTRUMENTS_SUBMITTED
+        )
+        if not claimed:
+            return None
+        writer = InstrumentWriter(
+            uow,
+            file_id=None,
+            source=submitted.source,
+            correlation_id=envelope.correlation_id,
+            summary=summary,
+            event_id=envelope.event_id,
+        )
+        await writer.add(instrument_from_record(submitted.record), raw=submitted.record)
+        await writer.flush()
+        await uow.commit()
     return summary

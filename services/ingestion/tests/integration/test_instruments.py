@@ -10,11 +10,10 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from ingestion.parsers import MalformedXmlError, parse_file
 from ingestion.service import ingest_instruments
 from ingestion.summary import IngestSummary
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 pytestmark = pytest.mark.integration
 

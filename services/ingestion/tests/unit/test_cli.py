@@ -80,3 +80,21 @@ def test_id_validate_with_type_and_unknown_type() -> None:
     bad = runner.invoke(build_app(), ["id", "validate", "X", "--type", "WKN"])
     assert bad.exit_code == 2
     assert "unknown --type" in bad.stderr
+
+
+def test_ingest_names_each_bad_file_and_touches_nothing(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.xml"
+    empty.write_bytes(b"")
+    unknown = tmp_path / "notes.csv"
+    unknown.write_text("hello,world\n1,2\n", encoding="utf-8")
+    result = runner.invoke(
+        build_app(),
+        ["ingest", str(empty), str(unknown), str(tmp_path / "missing.xml")],
+        # a database that does not exist: reaching for it would fail with exit code 3
+        env={"DATABASE_URL": "postgresql://nobody@127.0.0.1:9/none"},
+    )
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith("error [empty_file]") and "empty.xml" in lines[0]
+    assert lines[1].startswith("error [unknown_format]") and "notes.csv" in lines[1]
+    assert lines[2].startswith("error [bad_input]") and "no such file" in lines[2]

@@ -4,7 +4,9 @@ Run it with `python -m pricing.app`."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import httpx
@@ -18,9 +20,21 @@ from secmaster_common.runtime import ServiceRuntime, serve
 from secmaster_common.services import app_dsn
 
 from pricing.adapters import store
+from pricing.adapters.fundamentals import build_fundamentals_source
 from pricing.adapters.providers import build_provider
+from pricing.documents import action_json, bar_json
+from pricing.domain.calendars import calendar_code_for, session_calendar
 from pricing.domain.chain import ProviderChain
-from pricing.service import already_handled, refresh_instrument, validator
+from pricing.domain.schedule import next_refresh
+from pricing.service import (
+    FundamentalsPlan,
+    already_handled,
+    read_bars,
+    refresh_fundamentals,
+    refresh_instrument,
+    refresh_members,
+    validator,
+)
 from pricing.settings import PricingSettings
 
 SERVICE = "pricing"
@@ -29,7 +43,7 @@ log = get_logger(__name__)
 
 def build_chain(settings: PricingSettings, http: httpx.AsyncClient) -> ProviderChain:
     providers = []
-    for name in [p.strip() for p in settings.pricing_providers.split(",") if p.strip()]:
+    for name in _names(settings.pricing_providers):
         key = settings.pricing_api_keys.get(name)
         providers.append(
             build_provider(
@@ -47,6 +61,28 @@ def build_chain(settings: PricingSettings, http: httpx.AsyncClient) -> ProviderC
     )
 
 
+def _names(text: str) -> list[str]:
+    return [p.strip() for p in text.split(",") if p.strip()]
+
+
+def build_fundamentals(settings: PricingSettings, http: httpx.AsyncClient) -> FundamentalsPlan:
+    """Fundamentals sources in the configured priority order (none when unset)."""
+    sources = []
+    for name in _names(settings.pricing_fundamentals_providers):
+        key = settings.pricing_api_keys.get(name)
+        sources.append(
+            build_fundamentals_source(
+                name,
+                client=http,
+                base_url=settings.pricing_base_urls.get(name),
+                api_key=key.get_secret_value() if key else None,
+            )
+        )
+    return FundamentalsPlan(
+        sources=tuple(sources), ttl=dt.timedelta(hours=settings.pricing_fundamentals_ttl_hours)
+    )
+
+
 def history_range(settings: PricingSettings) -> tuple[dt.date, dt.date]:
     end = settings.pricing_history_end or dt.date.today()
     start = settings.pricing_history_start or end - dt.timedelta(days=settings.pricing_history_days)
@@ -54,7 +90,11 @@ def history_range(settings: PricingSettings) -> tuple[dt.date, dt.date]:
 
 
 def register_handlers(
-    broker: KafkaBroker, runtime: ServiceRuntime, settings: PricingSettings, chain: ProviderChain
+    broker: KafkaBroker,
+    runtime: ServiceRuntime,
+    settings: PricingSettings,
+    chain: ProviderChain,
+    fundamentals: FundamentalsPlan,
 ) -> None:
     def sub(topic: str) -> Any:
         name, opts = subscription(settings, service=SERVICE, topic=topic)
@@ -86,6 +126,16 @@ def register_handlers(
             },
         )
         log.info("instrument refreshed", **outcome.__dict__)
+        if fundamentals.sources:
+            await refresh_fundamentals(
+                engine=runtime.engine,
+                sources=fundamentals.sources,
+                instrument_id=outcome.instrument_id,
+                symbol=p.ticker,
+                ttl=fundamentals.ttl,
+                now=dt.datetime.now(dt.UTC),
+                correlation_id=env.correlation_id,
+            )
         if runtime.relay is not None:
             runtime.relay.wake()
 
@@ -95,22 +145,16 @@ def register_handlers(
             return
         async with runtime.engine.connect() as conn:
             members = await store.universe(conn, env.payload.symbols)
-        for i, member in enumerate(members):
-            await refresh_instrument(
-                engine=runtime.engine,
-                chain=chain,
-                instrument_id=member["instrument_id"],
-                symbol=member["symbol"],
-                figi=member["figi"],
-                start=env.payload.start,
-                end=env.payload.end,
-                correlation_id=env.correlation_id,
-                # The claim rides on the last instrument's transaction: a crash before it
-                # redoes the refresh, which only fetches what is still missing.
-                claim=(SERVICE, env.event_id, topics.PRICING_REFRESH_REQUESTED)
-                if i == len(members) - 1
-                else None,
-            )
+        await refresh_members(
+            engine=runtime.engine,
+            chain=chain,
+            members=members,
+            start=env.payload.start,
+            end=env.payload.end,
+            correlation_id=env.correlation_id,
+            fundamentals=fundamentals,
+            claim=(SERVICE, env.event_id, topics.PRICING_REFRESH_REQUESTED),
+        )
         if runtime.relay is not None:
             runtime.relay.wake()
 
@@ -120,15 +164,24 @@ def build_router(runtime: ServiceRuntime) -> APIRouter:
 
     @router.get("/bars/{symbol}")
     async def get_bars(
-        symbol: str, start: dt.date | None = None, end: dt.date | None = None
+        symbol: str,
+        start: dt.date | None = None,
+        end: dt.date | None = None,
+        adjusted: bool = False,
     ) -> dict[str, Any]:
-        async with runtime.engine.connect() as conn:
-            rows = await store.daily_bars(conn, symbol, start, end)
-        if not rows:
+        """Daily bars as traded, or (`adjusted=true`) split and dividend adjusted, computed
+        on read from the stored raw bars and corporate actions."""
+        view = await read_bars(
+            engine=runtime.engine, symbol=symbol, start=start, end=end, adjusted=adjusted
+        )
+        if view is None or not view.bars:
             raise HTTPException(status_code=404, detail=f"no bars stored for {symbol}")
         return {
-            "symbol": symbol,
-            "bars": [{**r, "trading_date": r["trading_date"].isoformat()} for r in rows],
+            "symbol": view.symbol,
+            "instrument_id": view.instrument_id,
+            "adjusted": view.adjusted,
+            "bars": [{**bar_json(b), "provider": b.provider} for b in view.bars],
+            "actions": [action_json(a) for a in view.actions],
         }
 
     @router.get("/stats")
@@ -137,6 +190,62 @@ def build_router(runtime: ServiceRuntime) -> APIRouter:
             return await store.stats(conn)
 
     return router
+
+
+def scheduled_refresh(
+    runtime: ServiceRuntime,
+    settings: PricingSettings,
+    chain: ProviderChain,
+    fundamentals: FundamentalsPlan,
+    *,
+    clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+) -> Callable[[], Coroutine[Any, Any, None]]:
+    """The background job: sleep until the next watched close + delay, then refresh that
+    exchange's instruments over the last `lookback` days (only missing sessions are
+    fetched, so a day already stored costs no provider call)."""
+    calendars = [session_calendar(code) for code in _names(settings.pricing_schedule_exchanges)]
+    delay = dt.timedelta(minutes=settings.pricing_schedule_delay_minutes)
+
+    async def run() -> None:
+        while True:
+            due = next_refresh(calendars, now=clock(), delay=delay)
+            if due is None:
+                await asyncio.sleep(3600)
+                continue
+            await asyncio.sleep(max(0.0, (due.at - clock()).total_seconds()))
+            end = min(due.session, settings.pricing_history_end or due.session)
+            start = end - dt.timedelta(days=settings.pricing_schedule_lookback_days)
+            try:
+                async with runtime.engine.connect() as conn:
+                    members = [
+                        m
+                        for m in await store.universe(conn)
+                        if calendar_code_for(figi_exchange=m["exch_code"]) == due.exchange
+                    ]
+                outcomes = await refresh_members(
+                    engine=runtime.engine,
+                    chain=chain,
+                    members=members,
+                    start=start,
+                    end=end,
+                    correlation_id=f"schedule:{due.exchange}:{due.session.isoformat()}",
+                    fundamentals=fundamentals,
+                )
+                log.info(
+                    "scheduled refresh done",
+                    exchange=due.exchange,
+                    session=due.session.isoformat(),
+                    instruments=len(outcomes),
+                    stored=sum(o.stored for o in outcomes),
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the next close tries again; missing ranges remain
+                log.warning("scheduled refresh failed", exchange=due.exchange, error=repr(exc))
+            if runtime.relay is not None:
+                runtime.relay.wake()
+
+    return run
 
 
 def bootstrap(settings: PricingSettings | None = None) -> FastAPI:
@@ -157,7 +266,10 @@ def bootstrap(settings: PricingSettings | None = None) -> FastAPI:
     )
     http = httpx.AsyncClient(timeout=30.0)
     chain = build_chain(settings, http)
-    register_handlers(broker, runtime, settings, chain)
+    fundamentals = build_fundamentals(settings, http)
+    register_handlers(broker, runtime, settings, chain, fundamentals)
+    if settings.pricing_schedule_enabled:
+        runtime.background.append(scheduled_refresh(runtime, settings, chain, fundamentals))
     return runtime.build_http(build_router(runtime))
 
 

@@ -9,8 +9,10 @@ from datetime import date
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
 
-from pricing.domain.bars import FetchResult, Interval, PriceBar
+from pricing.documents import number, result_json
+from pricing.domain.bars import FetchResult, Interval
 from pricing.domain.errors import ProviderFailure, RateLimited
 
 prices_app = typer.Typer(
@@ -23,54 +25,6 @@ prices_app = typer.Typer(
 def register(app: typer.Typer) -> None:
     """Add this service's sub-commands to the `secmaster` app."""
     app.add_typer(prices_app, name="prices")
-
-
-def _number(value: float) -> float | int:
-    return int(value) if float(value).is_integer() else value
-
-
-def bar_json(bar: PriceBar) -> dict[str, Any]:
-    row: dict[str, Any] = (
-        {"ts": bar.ts.isoformat().replace("+00:00", "Z")}
-        if bar.ts is not None
-        else {"date": bar.trading_date.isoformat()}
-    )
-    row.update(
-        open=bar.open,
-        high=bar.high,
-        low=bar.low,
-        close=bar.close,
-        adj_close=bar.adj_close,
-        volume=_number(bar.volume),
-    )
-    if bar.is_partial:
-        row["partial"] = True
-    return row
-
-
-def result_json(result: FetchResult) -> dict[str, Any]:
-    """The `prices fetch --json` document for one provider result."""
-    actions: list[dict[str, Any]] = []
-    for action in result.actions:
-        if action.ratio is not None:
-            actions.append(
-                {"type": "split", "date": action.ex_date.isoformat(), "ratio": action.ratio}
-            )
-        else:
-            actions.append(
-                {"type": "dividend", "date": action.ex_date.isoformat(), "amount": action.amount}
-            )
-    return {
-        "symbol": result.symbol,
-        "provider": result.provider,
-        "interval": result.interval.value,
-        "basis": result.basis.value,
-        "currency": result.currency,
-        "synthetic": result.synthetic,
-        "bars": [bar_json(b) for b in result.bars],
-        "actions": actions,
-        "skipped": [{"row": s.position, "reason": s.reason} for s in result.skipped],
-    }
 
 
 def _parse_date(text: str, option: str) -> date:
@@ -178,8 +132,144 @@ def fetch(
         when = bar.ts.isoformat() if bar.ts else bar.trading_date.isoformat()
         typer.echo(
             f"{when}  O {bar.open:<10g} H {bar.high:<10g} L {bar.low:<10g} C {bar.close:<10g} "
-            f"V {_number(bar.volume)}{'  (partial)' if bar.is_partial else ''}"
+            f"V {number(bar.volume)}{'  (partial)' if bar.is_partial else ''}"
         )
     for action in result.actions:
         what = f"split {action.ratio:g}:1" if action.ratio else f"dividend {action.amount}"
         typer.echo(f"{action.ex_date.isoformat()}  {what}")
+
+
+async def _refresh(
+    *,
+    symbols: list[str],
+    start: date | None,
+    end: date | None,
+    show_progress: bool,
+) -> dict[str, Any]:
+    import datetime as dt
+    import os
+
+    import httpx
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    from secmaster_common.db.engine import make_engine
+    from secmaster_common.services import app_dsn
+
+    from pricing.adapters import store
+    from pricing.adapters.outbox import drain_outbox
+    from pricing.app import SERVICE, build_chain, build_fundamentals, history_range
+    from pricing.service import RefreshOutcome, refresh_members
+    from pricing.settings import PricingSettings
+
+    settings = PricingSettings()
+    default_start, default_end = history_range(settings)
+    first, last = start or default_start, end or default_end
+    if first > last:
+        raise typer.BadParameter(f"--start {first} is after --end {last}", param_hint="--start")
+    dsn = app_dsn(
+        settings.pricing_database_url.get_secret_value() if settings.pricing_database_url else None,
+        settings.database_url.get_secret_value(),
+        SERVICE,
+    )
+    engine = make_engine(dsn, schema=SERVICE)
+    try:
+        async with engine.connect() as conn:
+            members = await store.universe(conn, symbols or None)
+        found = {m["symbol"] for m in members} | {m["instrument_id"] for m in members}
+        unknown = [s for s in symbols if s not in found]
+        if unknown:
+            raise typer.BadParameter(
+                f"{', '.join(unknown)} not in the pricing universe; it is filled from "
+                "reference.securities.v1 (map the instrument first, e.g. `secmaster ingest`)",
+                param_hint="SYMBOL",
+            )
+        progress = Progress(
+            TextColumn("[bold]prices refresh[/] {task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            console=Console(stderr=True),
+            disable=not show_progress,
+        )
+        with progress:
+            task = progress.add_task("", total=len(members))
+
+            def done(outcome: RefreshOutcome) -> None:
+                progress.update(task, advance=1, description=f"{outcome.symbol} +{outcome.stored}")
+
+            async with httpx.AsyncClient(timeout=30.0) as http:
+                outcomes = await refresh_members(
+                    engine=engine,
+                    chain=build_chain(settings, http),
+                    members=members,
+                    start=first,
+                    end=last,
+                    correlation_id=f"cli:prices-refresh:{dt.datetime.now(dt.UTC).isoformat()}",
+                    fundamentals=build_fundamentals(settings, http),
+                    on_done=done,
+                )
+        sent = None
+        if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+            sent = await drain_outbox(
+                engine=engine,
+                bootstrap_servers=settings.kafka_bootstrap_servers,
+                topic_prefix=settings.topic_prefix,
+                enable_idempotence=settings.kafka_enable_idempotence,
+            )
+    finally:
+        await engine.dispose()
+    return {
+        "start": first.isoformat(),
+        "end": last.isoformat(),
+        "instruments": [
+            {
+                "instrument_id": o.instrument_id,
+                "symbol": o.symbol,
+                "stored": o.stored,
+                "rejected": o.rejected,
+                "provider": o.provider,
+                "ranges": list(o.ranges),
+                "attempts": list(o.attempts),
+            }
+            for o in outcomes
+        ],
+        "stored": sum(o.stored for o in outcomes),
+        "failed": [o.symbol for o in outcomes if o.ranges and o.provider is None],
+        "published": sent,
+    }
+
+
+@prices_app.command("refresh")
+def refresh(
+    symbols: Annotated[
+        list[str] | None,
+        typer.Argument(help="Symbols or instrument ids to refresh (default: the whole universe)."),
+    ] = None,
+    start: Annotated[
+        str | None, typer.Option(help="First date, YYYY-MM-DD (default: PRICING_HISTORY_*).")
+    ] = None,
+    end: Annotated[str | None, typer.Option(help="Last date, YYYY-MM-DD (default: today).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON summary.")] = False,
+) -> None:
+    """Fetch the missing bars of tracked instruments through the provider chain, store them
+    (DATABASE_URL, as the pricing app role) and, when KAFKA_BOOTSTRAP_SERVERS is set,
+    publish them; progress goes to stderr."""
+    first = _parse_date(start, "--start") if start else None
+    last = _parse_date(end, "--end") if end else None
+    summary = asyncio.run(
+        _refresh(symbols=list(symbols or []), start=first, end=last, show_progress=True)
+    )
+    if as_json:
+        json.dump(summary, sys.stdout)
+        sys.stdout.write("\n")
+    else:
+        for row in summary["instruments"]:
+            typer.echo(
+                f"{row['symbol']:<10} stored {row['stored']:>5}  via {row['provider'] or '-'}"
+            )
+        typer.echo(f"{summary['stored']} bars stored", err=True)
+    if summary["failed"]:
+        typer.echo(
+            f"error: no provider had bars for {', '.join(summary['failed'])}; "
+            "check PRICING_PROVIDERS and the providers' keys",
+            err=True,
+        )
+        raise typer.Exit(code=1)

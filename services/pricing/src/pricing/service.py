@@ -1,22 +1,36 @@
 """Use cases of the pricing service: track the universe from mapping events, fetch the
-missing range through the provider chain, validate, store in bulk and publish bars."""
+missing ranges through the provider chain, validate, store in bulk and publish bars."""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from dataclasses import dataclass
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
 
 import sqlalchemy as sa
 from secmaster_common.db.tables import inbox
 from secmaster_common.db.uow import UnitOfWork
-from secmaster_common.events import Bar, BarsPublished
+from secmaster_common.events import Bar, BarsPublished, FundamentalsObserved
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pricing.adapters import store
-from pricing.domain.bars import FetchResult, Interval
+from pricing.domain.adjustment import adjust
+from pricing.domain.bars import CorporateAction, FetchResult, Interval, PriceBar
+from pricing.domain.calendars import calendar_code_for, session_calendar
 from pricing.domain.chain import ChainResult, ProviderChain
-from pricing.domain.validation import SeriesQuality, validate_series
+from pricing.domain.coverage import DateRange, missing_ranges
+from pricing.domain.errors import ProviderFailure
+from pricing.domain.fundamentals import (
+    CombinedFundamentals,
+    FundamentalsSource,
+    Observation,
+    combine,
+    next_provider_to_ask,
+)
+from pricing.domain.validation import RejectedBar, SeriesQuality, validate_series
 
 PRODUCER = "pricing"
 
@@ -29,10 +43,17 @@ class RefreshOutcome:
     rejected: int
     provider: str | None
     attempts: tuple[str, ...]
+    ranges: tuple[str, ...] = ()
+    published: int = 0
 
 
 def validator(result: FetchResult) -> SeriesQuality:
-    return validate_series(result.bars)
+    """Validate a provider's daily series against the calendar of the exchange it says it
+    quotes (its time zone), so bars dated on non-sessions are quarantined."""
+    if result.interval.is_intraday:
+        return validate_series(result.bars)
+    code = calendar_code_for(timezone_name=result.exchange_timezone)
+    return validate_series(result.bars, calendar=session_calendar(code))
 
 
 async def already_handled(engine: AsyncEngine, *, consumer: str, event_id: uuid.UUID) -> bool:
@@ -44,6 +65,18 @@ async def already_handled(engine: AsyncEngine, *, consumer: str, event_id: uuid.
             )
         )
     return found is not None
+
+
+async def ranges_to_fetch(
+    *, engine: AsyncEngine, instrument_id: str, start: dt.date, end: dt.date, calendar_code: str
+) -> list[DateRange]:
+    """The exchange sessions in [start, end] with no stored bar, as fetch ranges."""
+    sessions = session_calendar(calendar_code).sessions(start, end)
+    if not sessions:
+        return []
+    async with engine.connect() as conn:
+        stored = await store.stored_dates(conn, instrument_id, sessions[0], sessions[-1])
+    return missing_ranges(sessions, stored)
 
 
 async def refresh_instrument(
@@ -58,16 +91,36 @@ async def refresh_instrument(
     correlation_id: str | None,
     claim: tuple[str, uuid.UUID, str] | None = None,
     universe_entry: dict[str, str | None] | None = None,
+    calendar_code: str | None = None,
 ) -> RefreshOutcome:
-    """Fetch [start, end] for one instrument (only what is missing), store accepted bars,
-    quarantine rejected ones, publish one `market.bars.v1` batch; one transaction, which
-    also holds the inbox claim of the triggering event when there is one."""
-    async with engine.connect() as conn:
-        last = await store.last_bar_date(conn, instrument_id)
-    fetch_from = max(start, last + dt.timedelta(days=1)) if last else start
-    result: ChainResult | None = None
-    if fetch_from <= end:
-        result = await chain.fetch(symbol=symbol, start=fetch_from, end=end, interval=Interval.D1)
+    """Fetch the sessions of [start, end] that have no stored bar (each missing range
+    through the failover chain), store accepted bars, quarantine rejected ones, and
+    publish the stored bars on `market.bars.v1` (one batch per instrument per refresh,
+    split by provider when ranges came from different ones). One transaction, which also
+    holds the inbox claim of the triggering event when there is one."""
+    exch_code = (universe_entry or {}).get("exch_code")
+    code = calendar_code or calendar_code_for(figi_exchange=exch_code)
+    ranges = await ranges_to_fetch(
+        engine=engine, instrument_id=instrument_id, start=start, end=end, calendar_code=code
+    )
+    results: list[tuple[DateRange, ChainResult]] = []
+    for wanted in ranges:
+        got = await chain.fetch(
+            symbol=symbol, start=wanted.start, end=wanted.end, interval=Interval.D1
+        )
+        results.append((wanted, got))
+
+    accepted: list[PriceBar] = []
+    rejected: list[RejectedBar] = []
+    for wanted, got in results:
+        if got.result is None:
+            continue
+        quality = got.quality or validator(got.result)
+        # A provider may answer with more than was asked; only the missing range is new.
+        accepted += [b for b in quality.accepted if b.trading_date in wanted]
+        rejected += [r for r in quality.rejected if r.bar.trading_date in wanted]
+
+    published = 0
     async with UnitOfWork(engine, producer=PRODUCER) as uow:
         if claim is not None:
             consumer, event_id, topic = claim
@@ -75,42 +128,233 @@ async def refresh_instrument(
                 return RefreshOutcome(instrument_id, symbol, 0, 0, None, ())
         if universe_entry is not None:
             await store.upsert_universe(
-                uow.conn, instrument_id=instrument_id, symbol=symbol, **universe_entry
-            )  # type: ignore[arg-type]
-        stored = rejected = 0
-        provider = None
-        if result is not None and result.ok and result.result is not None:
-            quality = result.quality or validator(result.result)
-            provider = result.provider
-            accepted = list(quality.accepted)
-            stored = await store.copy_daily_bars(uow.conn, instrument_id, accepted)
-            await store.quarantine(uow.conn, instrument_id, quality.rejected)
-            await store.save_actions(uow.conn, instrument_id, result.result.actions, provider or "")
-            rejected = len(quality.rejected)
-            if accepted:
-                await uow.publish(
-                    BarsPublished(
-                        instrument_id=instrument_id,
-                        symbol=symbol,
-                        figi=figi,
-                        interval="1d",
-                        provider=provider or "",
-                        bars=[
-                            Bar(
-                                date=b.trading_date,
-                                open=b.open,
-                                high=b.high,
-                                low=b.low,
-                                close=b.close,
-                                adj_close=b.adj_close,
-                                volume=b.volume,
-                            )
-                            for b in accepted
-                        ],
-                    ),
-                    key=instrument_id,
-                    correlation_id=correlation_id,
-                )
+                uow.conn,
+                instrument_id=instrument_id,
+                symbol=symbol,
+                figi=universe_entry.get("figi"),
+                id_type=universe_entry.get("id_type"),
+                id_value=universe_entry.get("id_value"),
+                exch_code=exch_code,
+            )
+        changed = await store.copy_daily_bars(uow.conn, instrument_id, accepted)
+        await store.quarantine(uow.conn, instrument_id, rejected)
+        for wanted, got in results:
+            if got.result is not None:
+                actions = got.result.within(wanted.start, wanted.end).actions
+                await store.save_actions(uow.conn, instrument_id, actions, got.result.provider)
+        by_provider: dict[str, list[PriceBar]] = defaultdict(list)
+        for bar in accepted:
+            if bar.trading_date in changed:
+                by_provider[bar.provider].append(bar)
+        for provider, bars in sorted(by_provider.items()):
+            await uow.publish(
+                BarsPublished(
+                    instrument_id=instrument_id,
+                    symbol=symbol,
+                    figi=figi,
+                    interval="1d",
+                    provider=provider,
+                    bars=[_bar_event(b) for b in bars],
+                ),
+                key=instrument_id,
+                correlation_id=correlation_id,
+            )
+            published += len(bars)
         await uow.commit()
-    attempts = tuple(f"{a.provider}:{a.outcome}" for a in result.attempts) if result else ()
-    return RefreshOutcome(instrument_id, symbol, stored, rejected, provider, attempts)
+    providers = sorted({got.provider for _, got in results if got.provider})
+    attempts = tuple(f"{a.provider}:{a.outcome}" for _, got in results for a in got.attempts)
+    return RefreshOutcome(
+        instrument_id=instrument_id,
+        symbol=symbol,
+        stored=len(changed),
+        rejected=len(rejected),
+        provider=",".join(providers) or None,
+        attempts=attempts,
+        ranges=tuple(f"{r.start}..{r.end}" for r in ranges),
+        published=published,
+    )
+
+
+def _bar_event(bar: PriceBar) -> Bar:
+    return Bar(
+        date=bar.trading_date,
+        open=bar.open,
+        high=bar.high,
+        low=bar.low,
+        close=bar.close,
+        adj_close=bar.adj_close,
+        volume=bar.volume,
+    )
+
+
+@dataclass(frozen=True)
+class FundamentalsOutcome:
+    instrument_id: str
+    symbol: str
+    asked: tuple[str, ...]
+    failed: tuple[str, ...]
+    view: CombinedFundamentals | None
+    published: bool
+
+
+async def refresh_fundamentals(
+    *,
+    engine: AsyncEngine,
+    sources: Sequence[FundamentalsSource],
+    instrument_id: str,
+    symbol: str,
+    ttl: dt.timedelta,
+    now: dt.datetime,
+    correlation_id: str | None,
+) -> FundamentalsOutcome:
+    """Ask providers in priority order (the order of `sources`) until both shares
+    outstanding and market cap come from fresh observations, skipping any whose last
+    observation is younger than `ttl`; store the observations and the combined view, and
+    publish `market.fundamentals.v1` when the view changed."""
+    priority = [s.name for s in sources]
+    by_name = {s.name: s for s in sources}
+    async with engine.connect() as conn:
+        known = await store.fundamentals_observations(conn, instrument_id)
+    fetched: list[Observation] = []
+    asked: list[str] = []
+    failed: set[str] = set()
+    while True:
+        name = next_provider_to_ask(
+            [*known, *fetched], priority=priority, ttl=ttl, now=now, failed=failed
+        )
+        if name is None:
+            break
+        asked.append(name)
+        try:
+            snapshot = await by_name[name].fundamentals(symbol=symbol, as_of=now.date())
+        except ProviderFailure:
+            failed.add(name)
+            continue
+        fetched.append(Observation(snapshot=replace(snapshot, provider=name), fetched_at=now))
+    latest = {o.provider: o for o in [*known, *fetched]}
+    view = combine(list(latest.values()), priority=priority, ttl=ttl, now=now)
+    published = False
+    async with UnitOfWork(engine, producer=PRODUCER) as uow:
+        await store.save_observations(uow.conn, instrument_id, fetched)
+        current = await store.current_fundamentals(uow.conn, instrument_id)
+        if view is not None and not view.same_values(current):
+            await store.save_fundamentals(uow.conn, instrument_id, view)
+            await uow.publish(
+                FundamentalsObserved(
+                    instrument_id=instrument_id,
+                    symbol=symbol,
+                    as_of=view.as_of,
+                    shares_outstanding=view.shares_outstanding,
+                    market_cap=view.market_cap,
+                    source=view.source,
+                ),
+                key=instrument_id,
+                correlation_id=correlation_id,
+            )
+            published = True
+        await uow.commit()
+    return FundamentalsOutcome(
+        instrument_id=instrument_id,
+        symbol=symbol,
+        asked=tuple(asked),
+        failed=tuple(sorted(failed)),
+        view=view,
+        published=published,
+    )
+
+
+@dataclass(frozen=True)
+class BarsView:
+    """Stored daily bars of one instrument, as traded or split+dividend adjusted."""
+
+    instrument_id: str
+    symbol: str
+    adjusted: bool
+    bars: tuple[PriceBar, ...]
+    actions: tuple[CorporateAction, ...]
+
+
+async def read_bars(
+    *,
+    engine: AsyncEngine,
+    symbol: str,
+    start: dt.date | None,
+    end: dt.date | None,
+    adjusted: bool,
+) -> BarsView | None:
+    """Stored bars, raw or adjusted. Adjusted series are computed on read from the raw bars
+    and the stored actions (nothing adjusted is stored, so a late dividend never leaves a
+    stale adjusted copy); factors need the whole history, so the range is cut afterwards."""
+    async with engine.connect() as conn:
+        member = await store.instrument_for(conn, symbol)
+        if member is None:
+            return None
+        instrument_id = member["instrument_id"]
+        if not adjusted:
+            bars = await store.daily_bars(conn, instrument_id, start, end)
+            actions = await store.corporate_actions(conn, instrument_id)
+        else:
+            bars = await store.daily_bars(conn, instrument_id, None, end)
+            actions = await store.corporate_actions(conn, instrument_id)
+            series = adjust(bars, actions).fully_adjusted
+            bars = [b for b in series if start is None or b.trading_date >= start]
+    in_range = tuple(
+        a
+        for a in actions
+        if (start is None or a.ex_date >= start) and (end is None or a.ex_date <= end)
+    )
+    return BarsView(instrument_id, member["symbol"], adjusted, tuple(bars), in_range)
+
+
+@dataclass(frozen=True)
+class FundamentalsPlan:
+    """Fundamentals sources in priority order and the TTL of an observation."""
+
+    sources: tuple[FundamentalsSource, ...]
+    ttl: dt.timedelta
+
+
+async def refresh_members(
+    *,
+    engine: AsyncEngine,
+    chain: ProviderChain,
+    members: Sequence[dict[str, Any]],
+    start: dt.date,
+    end: dt.date,
+    correlation_id: str | None,
+    fundamentals: FundamentalsPlan | None = None,
+    claim: tuple[str, uuid.UUID, str] | None = None,
+    on_done: Callable[[RefreshOutcome], None] | None = None,
+    now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+) -> list[RefreshOutcome]:
+    """Refresh universe members one by one (bars, then fundamentals when planned). The
+    claim of the triggering event rides on the last member's transaction: a crash before
+    it redoes the refresh, which only fetches what is still missing."""
+    outcomes = []
+    for i, member in enumerate(members):
+        outcome = await refresh_instrument(
+            engine=engine,
+            chain=chain,
+            instrument_id=member["instrument_id"],
+            symbol=member["symbol"],
+            figi=member.get("figi"),
+            start=start,
+            end=end,
+            correlation_id=correlation_id,
+            calendar_code=calendar_code_for(figi_exchange=member.get("exch_code")),
+            claim=claim if i == len(members) - 1 else None,
+        )
+        if fundamentals is not None and fundamentals.sources:
+            await refresh_fundamentals(
+                engine=engine,
+                sources=fundamentals.sources,
+                instrument_id=member["instrument_id"],
+                symbol=member["symbol"],
+                ttl=fundamentals.ttl,
+                now=now(),
+                correlation_id=correlation_id,
+            )
+        outcomes.append(outcome)
+        if on_done is not None:
+            on_done(outcome)
+    return outcomes

@@ -34,3 +34,25 @@ class PricingSettings(CommonSettings):
     pricing_min_quality: float = Field(
         0.5, description="Series quality below which the next provider is tried"
     )
+    pricing_fundamentals_providers: str = Field(
+        "",
+        description="Fundamentals providers in priority order (comma-separated; among "
+        "alphavantage, polygon, fmp); empty turns fundamentals off",
+    )
+    pricing_fundamentals_ttl_hours: float = Field(
+        24.0,
+        description="Hours a provider's fundamentals observation is used before re-fetching",
+    )
+    pricing_schedule_enabled: bool = Field(
+        True, description="Refresh the universe after each exchange's close"
+    )
+    pricing_schedule_exchanges: str = Field(
+        "XNYS",
+        description="exchange-calendars codes whose closes trigger a refresh (comma-separated)",
+    )
+    pricing_schedule_delay_minutes: float = Field(
+        30.0, description="Minutes after the close before refreshing (providers settle the day)"
+    )
+    pricing_schedule_lookback_days: int = Field(
+        10, description="Days before the closed session that a scheduled refresh covers"
+    )

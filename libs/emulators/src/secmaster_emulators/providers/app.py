@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from secmaster_emulators.providers.state import (
@@ -322,9 +322,7 @@ def av_overview(symbol: str, today: date) -> dict[str, Any]:
     rows = _days(symbol, today - timedelta(days=10), today)
     close = rows[-1][1].close if rows else 0.0
     # Shares outstanding: a fixed synthetic figure per symbol from its volume scale.
-    shares = int(
-        (synthetic_day(symbol, date(2020, 1, 2)) or SyntheticDay(0, 0, 0, 0, 1)).volume * 50
-    )
+    shares = synthetic_shares(symbol)
     quarter_end = date(today.year, ((today.month - 1) // 3) * 3 + 1, 1) - timedelta(days=1)
     return {
         "Symbol": symbol,
@@ -336,6 +334,35 @@ def av_overview(symbol: str, today: date) -> dict[str, Any]:
         "MarketCapitalization": str(int(shares * close)),
         "SharesOutstanding": str(shares),
     }
+
+
+def synthetic_shares(symbol: str) -> int:
+    """A fixed synthetic share count per symbol, from its volume scale."""
+    first = synthetic_day(symbol, date(2020, 1, 2)) or SyntheticDay(0, 0, 0, 0, 1)
+    return int(first.volume * 50)
+
+
+def polygon_ticker(ticker: str, as_of: date) -> dict[str, Any]:
+    """v3 reference ticker details as of a date: market cap at the last close on or before
+    it. Polygon reports share-class shares; the emulator gives 1% fewer than Alpha Vantage's
+    company total, so which provider a combined figure came from is visible."""
+    rows = _days(ticker, as_of - timedelta(days=10), as_of)
+    shares = int(synthetic_shares(ticker) * 0.99)
+    results: dict[str, Any] = {
+        "ticker": ticker,
+        "name": f"{ticker} (synthetic)",
+        "market": "stocks",
+        "locale": "us",
+        "primary_exchange": "XNAS",
+        "type": "CS",
+        "active": True,
+        "currency_name": "usd",
+        "share_class_shares_outstanding": shares,
+        "weighted_shares_outstanding": shares,
+    }
+    if rows:
+        results["market_cap"] = round(shares * rows[-1][1].close, 2)
+    return {"results": results, "status": "OK", "request_id": uuid.uuid4().hex}
 
 
 # --- the app ----------------------------------------------------------------------------
@@ -561,6 +588,38 @@ def create_app(
             empty=verdict == "empty" or unknown,
         )
         return _json(body)
+
+    @app.get("/v3/reference/tickers/{ticker}")
+    async def polygon_ticker_details(
+        request: Request, ticker: str, date_: str | None = Query(None, alias="date")
+    ) -> Response:
+        key = request.query_params.get("apiKey") or request.headers.get(
+            "authorization", ""
+        ).removeprefix("Bearer ")
+        verdict = await guard(request, "polygon", ticker, key)
+        if isinstance(verdict, Response):
+            return verdict
+        if not key:
+            return _json(
+                {
+                    "status": "ERROR",
+                    "request_id": uuid.uuid4().hex,
+                    "error": "API Key was not provided",
+                },
+                401,
+            )
+        if verdict == "empty" or ticker.upper() in state.unknown_symbols:
+            # Polygon's answer for a ticker it does not know on that date.
+            return _json(
+                {
+                    "status": "NOT_FOUND",
+                    "request_id": uuid.uuid4().hex,
+                    "message": "Ticker not found.",
+                },
+                404,
+            )
+        as_of = _parse_day(date_) if date_ else today()
+        return _json(polygon_ticker(ticker.upper(), as_of))
 
     # Alpha Vantage ----------------------------------------------------------------------
     @app.get("/query")

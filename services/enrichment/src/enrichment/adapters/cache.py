@@ -293,15 +293,23 @@ async def enqueue(conn: AsyncConnection, jobs: Sequence[dict[str, Any]]) -> int:
     ones stay as they are."""
     if not jobs:
         return 0
+    # One statement over arrays: an executemany's rowcount is not reported by asyncpg.
     result = await conn.execute(
         sa.text(
             "INSERT INTO mapping_queue (id_type, id_value, filter_key, job, correlation_id) "
-            "VALUES (:id_type, :id_value, :filter_key, CAST(:job AS jsonb), :correlation_id) "
-            "ON CONFLICT DO NOTHING"
+            "SELECT t, v, f, CAST(j AS jsonb), c FROM unnest(CAST(:t AS text[]), "
+            "CAST(:v AS text[]), CAST(:f AS text[]), CAST(:j AS text[]), CAST(:c AS text[])) "
+            "AS k(t, v, f, j, c) ON CONFLICT DO NOTHING RETURNING 1"
         ),
-        [{**j, "job": json.dumps(j["job"])} for j in jobs],
+        {
+            "t": [j["id_type"] for j in jobs],
+            "v": [j["id_value"] for j in jobs],
+            "f": [j["filter_key"] for j in jobs],
+            "j": [json.dumps(j["job"]) for j in jobs],
+            "c": [j["correlation_id"] for j in jobs],
+        },
     )
-    return int(result.rowcount or 0)
+    return len(result.all())
 
 
 async def claim_due(conn: AsyncConnection, *, limit: int, lease_s: float) -> list[dict[str, Any]]:

@@ -133,7 +133,8 @@ _CSV_IDS = (("isin", "ID_ISIN", is_isin), ("cusip", "ID_CUSIP", is_cusip))
 
 
 def read_csv(text: str, *, source: str = "CSV") -> LegacyCache:
-    """Each row maps its ISIN, its CUSIP and its FIGI itself to (FIGI, ticker); headers are
+    """Each row maps its ISIN, its CUSIP and its FIGI itself to (FIGI, ticker); a row with
+    a bad FIGI, ISIN or CUSIP check digit is skipped with its line number. Headers are
     matched case-insensitively (`ticker`, `isin`, `cusip`, `figi`, optional `name`,
     `exch_code`/`exchCode`)."""
     reader = csv.DictReader(io.StringIO(text))
@@ -150,6 +151,16 @@ def read_csv(text: str, *, source: str = "CSV") -> LegacyCache:
         if not is_figi(figi):
             out.skipped.append(f"{where}: FIGI {figi!r} is not a valid FIGI")
             continue
+        ids = [(column, id_type, row.get(column, "").upper()) for column, id_type, _ in _CSV_IDS]
+        bad = [
+            f"{column.upper()} {value!r}"
+            for (column, _, value), (_, _, valid) in zip(ids, _CSV_IDS, strict=True)
+            if value and not valid(value)
+        ]
+        if bad:
+            # One wrong identifier casts doubt on the whole row: skip it all.
+            out.skipped.append(f"{where}: {', '.join(bad)} has a bad check digit; row skipped")
+            continue
         listing = FigiListing(
             figi=figi,
             ticker=row.get("ticker") or None,
@@ -157,14 +168,11 @@ def read_csv(text: str, *, source: str = "CSV") -> LegacyCache:
             exch_code=row.get("exch_code") or row.get("exchcode") or None,
         )
         out.results.append(MappingResult.mapped(MappingJob("ID_BB_GLOBAL", figi), [listing]))
-        for column, id_type, valid in _CSV_IDS:
-            value = row.get(column, "").upper()
-            if not value:
-                continue
-            if not valid(value):
-                out.skipped.append(f"{where}: {column.upper()} {value!r} has a bad check digit")
-                continue
-            out.results.append(MappingResult.mapped(MappingJob(id_type, value), [listing]))
+        out.results.extend(
+            MappingResult.mapped(MappingJob(id_type, value), [listing])
+            for _, id_type, value in ids
+            if value
+        )
     return out
 
 

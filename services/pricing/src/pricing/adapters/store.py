@@ -1,17 +1,19 @@
 """Postgres storage of the pricing schema: bars upserted in bulk (COPY into a temporary
-staging table, then one INSERT ... ON CONFLICT merge), universe, actions, quarantine."""
+staging table, then one INSERT ... ON CONFLICT merge), universe, actions, quarantine,
+fundamentals."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from pricing.domain.bars import CorporateAction, PriceBar
+from pricing.domain.bars import ActionType, CorporateAction, FundamentalsSnapshot, PriceBar
+from pricing.domain.fundamentals import CombinedFundamentals, Observation
 from pricing.domain.validation import RejectedBar
 
 _DAILY_COLUMNS = (
@@ -28,45 +30,108 @@ _DAILY_COLUMNS = (
 )
 
 
+DailyRecord = tuple[str, dt.date, str, float, float, float, float, float | None, float, str]
+
+_STAGING = "bars_daily_staging"
+_COLS = ", ".join(_DAILY_COLUMNS)
+# Rows whose values did not change are left alone (no dead tuple, no WAL, not reported),
+# so storing the same bars twice reports nothing new.
+_MERGE = (
+    f"INSERT INTO bars_daily ({_COLS}) SELECT {_COLS} FROM {_STAGING} "
+    f"ON CONFLICT (instrument_id, trading_date) DO UPDATE SET "
+    + ", ".join(f"{c} = EXCLUDED.{c}" for c in _DAILY_COLUMNS[2:])
+    + ", updated_at = now() WHERE ("
+    + ", ".join(f"bars_daily.{c}" for c in _DAILY_COLUMNS[2:])
+    + ") IS DISTINCT FROM ("
+    + ", ".join(f"EXCLUDED.{c}" for c in _DAILY_COLUMNS[2:])
+    + ")"
+)
+
+
+def daily_records(instrument_id: str, bars: Iterable[PriceBar]) -> list[DailyRecord]:
+    """Bars as COPY records in `_DAILY_COLUMNS` order."""
+    return [
+        (
+            instrument_id,
+            b.trading_date,
+            b.symbol,
+            b.open,
+            b.high,
+            b.low,
+            b.close,
+            b.adj_close,
+            b.volume,
+            b.provider,
+        )
+        for b in bars
+    ]
+
+
+async def _driver(conn: AsyncConnection) -> Any:
+    raw = await conn.get_raw_connection()
+    return raw.driver_connection
+
+
+async def merge_daily_records(
+    conn: AsyncConnection, records: Iterable[DailyRecord], *, returning_dates: bool = False
+) -> tuple[int, set[tuple[str, dt.date]]]:
+    """Upsert records at COPY speed within the caller's transaction: binary COPY into a
+    session-temporary staging table (no WAL, no index), then one set-based merge.
+
+    Returns the number of rows inserted or changed and, with `returning_dates`, their
+    (instrument_id, trading_date) keys.
+    """
+    # Through SQLAlchemy first: its asyncpg adapter opens the driver's transaction only on
+    # its own first statement, and a COPY sent on the bare driver before that would run in
+    # autocommit, where ON COMMIT DELETE ROWS empties the staging table at once.
+    # The staging table has no primary key: COPY into it maintains no index, and the
+    # merge's ON CONFLICT is checked once against bars_daily's own index.
+    await conn.execute(
+        sa.text(
+            f"CREATE TEMP TABLE IF NOT EXISTS {_STAGING} "
+            "(LIKE bars_daily INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+        )
+    )
+    apg = await _driver(conn)
+    if not apg.is_in_transaction():
+        raise RuntimeError("merge_daily_records needs a connection inside a transaction")
+    await apg.copy_records_to_table(_STAGING, records=records, columns=list(_DAILY_COLUMNS))
+    keys: set[tuple[str, dt.date]] = set()
+    if returning_dates:
+        rows = await apg.fetch(_MERGE + " RETURNING instrument_id, trading_date")
+        keys = {(r[0], r[1]) for r in rows}
+        count = len(rows)
+    else:
+        status = await apg.execute(_MERGE)
+        count = int(status.split()[-1])
+    # Several merges may share one transaction; ON COMMIT DELETE ROWS only empties at commit.
+    await apg.execute(f"TRUNCATE {_STAGING}")
+    return count, keys
+
+
 async def copy_daily_bars(
     conn: AsyncConnection, instrument_id: str, bars: Sequence[PriceBar]
-) -> int:
-    """Upsert daily bars at COPY speed within the caller's transaction."""
+) -> set[dt.date]:
+    """Upsert one instrument's daily bars; returns the trading dates inserted or changed."""
     if not bars:
-        return 0
-    raw = await conn.get_raw_connection()
-    apg: Any = raw.driver_connection
-    await apg.execute(
-        "CREATE TEMP TABLE IF NOT EXISTS bars_daily_staging "
-        "(LIKE bars_daily INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+        return set()
+    _, keys = await merge_daily_records(
+        conn, daily_records(instrument_id, bars), returning_dates=True
     )
-    await apg.copy_records_to_table(
-        "bars_daily_staging",
-        records=[
-            (
-                instrument_id,
-                b.trading_date,
-                b.symbol,
-                b.open,
-                b.high,
-                b.low,
-                b.close,
-                b.adj_close,
-                b.volume,
-                b.provider,
-            )
-            for b in bars
-        ],
-        columns=list(_DAILY_COLUMNS),
+    return {day for _, day in keys}
+
+
+async def stored_dates(
+    conn: AsyncConnection, instrument_id: str, start: dt.date, end: dt.date
+) -> set[dt.date]:
+    rows = await conn.execute(
+        sa.text(
+            "SELECT trading_date FROM bars_daily WHERE instrument_id = :i "
+            "AND trading_date BETWEEN :a AND :z"
+        ),
+        {"i": instrument_id, "a": start, "z": end},
     )
-    cols = ", ".join(_DAILY_COLUMNS)
-    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in _DAILY_COLUMNS[2:])
-    status = await apg.execute(
-        f"INSERT INTO bars_daily ({cols}) SELECT {cols} FROM bars_daily_staging "
-        f"ON CONFLICT (instrument_id, trading_date) DO UPDATE SET {updates}, updated_at = now()"
-    )
-    await apg.execute("TRUNCATE bars_daily_staging")
-    return int(status.split()[-1])
+    return {r[0] for r in rows}
 
 
 async def upsert_universe(
@@ -93,7 +158,7 @@ async def upsert_universe(
 async def universe(
     conn: AsyncConnection, symbols: Sequence[str] | None = None
 ) -> list[dict[str, Any]]:
-    sql = "SELECT instrument_id, symbol, figi FROM universe WHERE active"
+    sql = "SELECT instrument_id, symbol, figi, exch_code FROM universe WHERE active"
     params: dict[str, Any] = {}
     if symbols:
         sql += " AND (symbol = ANY(:s) OR instrument_id = ANY(:s))"
@@ -165,20 +230,52 @@ async def quarantine(
     )
 
 
+async def instrument_for(conn: AsyncConnection, symbol: str) -> dict[str, Any] | None:
+    """The universe member a symbol or instrument id names (the symbol may be reused; the
+    most recently updated member wins)."""
+    row = (
+        await conn.execute(
+            sa.text(
+                "SELECT instrument_id, symbol, figi, exch_code FROM universe "
+                "WHERE symbol = :s OR instrument_id = :s "
+                "ORDER BY (instrument_id = :s) DESC, updated_at DESC LIMIT 1"
+            ),
+            {"s": symbol},
+        )
+    ).first()
+    return dict(row._mapping) if row is not None else None
+
+
 async def daily_bars(
-    conn: AsyncConnection, symbol: str, start: dt.date | None, end: dt.date | None
-) -> list[dict[str, Any]]:
+    conn: AsyncConnection, instrument_id: str, start: dt.date | None, end: dt.date | None
+) -> list[PriceBar]:
     rows = await conn.execute(
         sa.text(
-            "SELECT b.trading_date, b.open, b.high, b.low, b.close, b.adj_close, b.volume, b.provider "
-            "FROM bars_daily b JOIN universe u USING (instrument_id) "
-            "WHERE (u.symbol = :s OR u.instrument_id = :s) "
-            "AND (CAST(:a AS date) IS NULL OR b.trading_date >= :a) "
-            "AND (CAST(:z AS date) IS NULL OR b.trading_date <= :z) ORDER BY b.trading_date"
+            "SELECT trading_date, symbol, open, high, low, close, adj_close, volume, provider "
+            "FROM bars_daily WHERE instrument_id = :i "
+            "AND (CAST(:a AS date) IS NULL OR trading_date >= :a) "
+            "AND (CAST(:z AS date) IS NULL OR trading_date <= :z) ORDER BY trading_date"
         ),
-        {"s": symbol, "a": start, "z": end},
+        {"i": instrument_id, "a": start, "z": end},
     )
-    return [dict(r._mapping) for r in rows]
+    return [PriceBar(**r._mapping) for r in rows]
+
+
+async def corporate_actions(conn: AsyncConnection, instrument_id: str) -> list[CorporateAction]:
+    rows = await conn.execute(
+        sa.text(
+            "SELECT u.symbol, a.ex_date, a.kind, a.value FROM corporate_actions a "
+            "JOIN universe u USING (instrument_id) WHERE a.instrument_id = :i ORDER BY a.ex_date"
+        ),
+        {"i": instrument_id},
+    )
+    out = []
+    for r in rows:
+        if r.kind == ActionType.SPLIT:
+            out.append(CorporateAction.split(r.symbol, r.ex_date, r.value))
+        else:
+            out.append(CorporateAction.dividend(r.symbol, r.ex_date, r.value))
+    return out
 
 
 async def stats(conn: AsyncConnection) -> dict[str, Any]:
@@ -195,3 +292,96 @@ async def stats(conn: AsyncConnection) -> dict[str, Any]:
     out = dict(row._mapping)
     out["last_date"] = out["last_date"].isoformat() if out["last_date"] else None
     return out
+
+
+async def fundamentals_observations(conn: AsyncConnection, instrument_id: str) -> list[Observation]:
+    rows = await conn.execute(
+        sa.text(
+            "SELECT provider, symbol, as_of, shares_outstanding, market_cap, currency, fetched_at "
+            "FROM fundamentals_observations WHERE instrument_id = :i"
+        ),
+        {"i": instrument_id},
+    )
+    return [
+        Observation(
+            snapshot=FundamentalsSnapshot(
+                symbol=r.symbol,
+                as_of=r.as_of,
+                provider=r.provider,
+                market_cap=r.market_cap,
+                shares_outstanding=r.shares_outstanding,
+                currency=r.currency,
+            ),
+            fetched_at=r.fetched_at,
+        )
+        for r in rows
+    ]
+
+
+async def save_observations(
+    conn: AsyncConnection, instrument_id: str, observations: Sequence[Observation]
+) -> None:
+    if not observations:
+        return
+    await conn.execute(
+        sa.text(
+            "INSERT INTO fundamentals_observations (instrument_id, provider, symbol, as_of, "
+            "shares_outstanding, market_cap, currency, fetched_at) "
+            "VALUES (:i, :p, :s, :d, :so, :mc, :c, :f) ON CONFLICT (instrument_id, provider) "
+            "DO UPDATE SET symbol = EXCLUDED.symbol, as_of = EXCLUDED.as_of, "
+            "shares_outstanding = EXCLUDED.shares_outstanding, market_cap = EXCLUDED.market_cap, "
+            "currency = EXCLUDED.currency, fetched_at = EXCLUDED.fetched_at"
+        ),
+        [
+            {
+                "i": instrument_id,
+                "p": o.provider,
+                "s": o.snapshot.symbol,
+                "d": o.snapshot.as_of,
+                "so": o.snapshot.shares_outstanding,
+                "mc": o.snapshot.market_cap,
+                "c": o.snapshot.currency,
+                "f": o.fetched_at,
+            }
+            for o in observations
+        ],
+    )
+
+
+async def current_fundamentals(
+    conn: AsyncConnection, instrument_id: str
+) -> CombinedFundamentals | None:
+    row = (
+        await conn.execute(
+            sa.text(
+                "SELECT symbol, as_of, shares_outstanding, shares_source, market_cap, "
+                "market_cap_source FROM fundamentals WHERE instrument_id = :i"
+            ),
+            {"i": instrument_id},
+        )
+    ).first()
+    return CombinedFundamentals(**row._mapping) if row is not None else None
+
+
+async def save_fundamentals(
+    conn: AsyncConnection, instrument_id: str, view: CombinedFundamentals
+) -> None:
+    await conn.execute(
+        sa.text(
+            "INSERT INTO fundamentals (instrument_id, symbol, as_of, shares_outstanding, "
+            "shares_source, market_cap, market_cap_source) VALUES (:i, :s, :d, :so, :ss, :mc, :ms) "
+            "ON CONFLICT (instrument_id) DO UPDATE SET symbol = EXCLUDED.symbol, "
+            "as_of = EXCLUDED.as_of, shares_outstanding = EXCLUDED.shares_outstanding, "
+            "shares_source = EXCLUDED.shares_source, market_cap = EXCLUDED.market_cap, "
+            "market_cap_source = EXCLUDED.market_cap_source, updated_at = now()"
+        ),
+        {
+            "i": instrument_id,
+            "s": view.symbol,
+            "d": view.as_of,
+            "so": view.shares_outstanding,
+            "ss": view.shares_source,
+            "mc": view.market_cap,
+            "ms": view.market_cap_source,
+        },
+    )

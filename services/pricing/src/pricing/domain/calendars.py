@@ -50,15 +50,36 @@ TIMEZONE_CALENDARS = {
     "UTC": "24/7",
 }
 
+# OpenFIGI `exchCode`s (Bloomberg exchange codes, as in reference.securities.v1) to the
+# exchange-calendars code of their cash session; "US" is the composite of the US venues.
+FIGI_EXCHANGES = {
+    **dict.fromkeys(("US", "UN", "UW", "UQ", "UR", "UA", "UP", "UF", "UV"), "XNYS"),
+    **dict.fromkeys(("LN", "LI"), "XLON"),
+    **dict.fromkeys(("GY", "GR", "GF"), "XETR"),
+    "FP": "XPAR",
+    "NA": "XAMS",
+    "CT": "XTSE",
+    **dict.fromkeys(("JT", "JP"), "XTKS"),
+    "HK": "XHKG",
+}
+
 # The Lean reference prices start in 1998; exchange-calendars refuses dates outside the
 # bounds a calendar was built with (its default is only 20 years back).
 _CALENDAR_START = "1995-01-01"
 
 
-def calendar_code_for(*, exchange: str | None = None, timezone_name: str | None = None) -> str:
-    """The exchange-calendars code for a Yahoo exchange name or, failing that, a time zone."""
+def calendar_code_for(
+    *,
+    exchange: str | None = None,
+    timezone_name: str | None = None,
+    figi_exchange: str | None = None,
+) -> str:
+    """The exchange-calendars code for a Yahoo exchange name, an OpenFIGI exchCode or,
+    failing those, a time zone (default: the NYSE)."""
     if exchange and exchange.upper() in YAHOO_EXCHANGES:
         return YAHOO_EXCHANGES[exchange.upper()]
+    if figi_exchange and figi_exchange.upper() in FIGI_EXCHANGES:
+        return FIGI_EXCHANGES[figi_exchange.upper()]
     if timezone_name and timezone_name in TIMEZONE_CALENDARS:
         return TIMEZONE_CALENDARS[timezone_name]
     return "XNYS"

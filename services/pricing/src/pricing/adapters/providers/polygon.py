@@ -179,3 +179,17 @@ class PolygonProvider:
         else:
             raise InvalidData(NAME, f"more than {self.max_pages} pages for {symbol}")
         return merge_results(pages).within(start, end)
+
+    async def ticker_details(self, *, symbol: str, as_of: date) -> FundamentalsSnapshot:
+        """Market cap and share-class shares outstanding as of a date (v3 reference tickers)."""
+        response = await self._http.get(
+            f"{self.base_url}/v3/reference/tickers/{symbol}",
+            params={"date": as_of.isoformat(), "apiKey": self.api_key},
+        )
+        body = json_body(response, NAME)
+        if response.status_code >= 400:
+            message = body.get("error") or body.get("message") if isinstance(body, dict) else body
+            raise ProviderError(
+                NAME, f"HTTP {response.status_code}: {message}", status=response.status_code
+            )
+        return parse_ticker_details(body, as_of=as_of)
