@@ -73,7 +73,7 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield env
         return
     if docker_answers() and _testcontainers_available():
-        from testcontainers.kafka import KafkaContainer
+        from testcontainers.community.kafka import KafkaContainer
 
         with KafkaContainer().with_kraft() as kafka:
             yield kafka.get_bootstrap_server()
@@ -94,7 +94,7 @@ def pg_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield env
         return
     if docker_answers() and _testcontainers_available():
-        from testcontainers.postgres import PostgresContainer
+        from testcontainers.community.postgres import PostgresContainer
 
         with PostgresContainer("postgres:16", driver=None) as pg:
             yield pg.get_connection_url()
