@@ -29,7 +29,13 @@ def stack_factory(pg_dsn: str, kafka_bootstrap: str, tmp_path: Path) -> Iterator
             database_url=dsn,
             kafka_bootstrap=kafka_bootstrap,
             topic_prefix=f"e2e{uuid.uuid4().hex[:8]}.",
-            extra_env={"PRICING_HISTORY_START": "2024-01-02", "PRICING_HISTORY_END": "2024-03-28"},
+            extra_env={
+                "PRICING_HISTORY_START": "2024-01-02",
+                "PRICING_HISTORY_END": "2024-03-28",
+                # Group joins on the embedded broker take about half the session timeout.
+                "KAFKA_SESSION_TIMEOUT_MS": "2000",
+                "KAFKA_HEARTBEAT_INTERVAL_MS": "500",
+            },
             **kwargs,  # type: ignore[arg-type]
         )
         started.append(stack)

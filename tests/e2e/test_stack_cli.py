@@ -33,6 +33,8 @@ def test_up_serves_and_stops_cleanly_on_sigterm(
         "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
         "SECMASTER_HOME": str(tmp_path / "home"),
         "COLUMNS": "200",
+        "KAFKA_SESSION_TIMEOUT_MS": "2000",
+        "KAFKA_HEARTBEAT_INTERVAL_MS": "500",
     }
     exe = Path(sys.executable).with_name("secmaster")
     with log.open("wb") as out:
