@@ -18,6 +18,7 @@ from datetime import date
 from typing import Any
 
 import numpy as np
+
 from indexer.domain.definition import IndexDefinition
 from indexer.domain.levels import compute_index
 from indexer.domain.panel import Panel

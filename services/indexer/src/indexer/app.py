@@ -11,6 +11,14 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, HTTPException, Response
 from faststream.kafka import KafkaBroker
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from indexer import service
+from indexer.adapters import repository
+from indexer.chart import ChartSeries, rebased, render_svg
+from indexer.domain.definition import IndexDefinition
+from indexer.service import PRODUCER, recompute_pending
+from indexer.settings import IndexerSettings
 from secmaster_common.db.engine import make_engine
 from secmaster_common.db.uow import UnitOfWork
 from secmaster_common.events import (
@@ -26,14 +34,6 @@ from secmaster_common.kafka import PoisonMessage, make_broker, subscription
 from secmaster_common.logging import configure_logging, get_logger
 from secmaster_common.runtime import ServiceRuntime, serve
 from secmaster_common.services import app_dsn
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from indexer import service
-from indexer.adapters import repository
-from indexer.chart import ChartSeries, rebased, render_svg
-from indexer.domain.definition import IndexDefinition
-from indexer.service import PRODUCER, recompute_pending
-from indexer.settings import IndexerSettings
 
 SERVICE = "indexer"
 log = get_logger(__name__)

@@ -21,11 +21,6 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from rich.console import Console
 from rich.table import Table
-from secmaster_common.db.engine import make_engine
-from secmaster_common.db.uow import UnitOfWork
-from secmaster_common.events import IndexDefinitionPublished, envelope_json, new_envelope, topics
-from secmaster_common.services import app_dsn
-from secmaster_common.settings import redact
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -41,6 +36,11 @@ from indexer.domain.panel import Event, HoldingsSnapshot, Panel
 from indexer.domain.risk import risk_metrics
 from indexer.service import PRODUCER, DefinitionStored, store_definition
 from indexer.settings import IndexerSettings
+from secmaster_common.db.engine import make_engine
+from secmaster_common.db.uow import UnitOfWork
+from secmaster_common.events import IndexDefinitionPublished, envelope_json, new_envelope, topics
+from secmaster_common.services import app_dsn
+from secmaster_common.settings import redact
 
 __all__ = ["index_app", "register"]
 

@@ -13,19 +13,6 @@ from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
-from secmaster_common.db.uow import UnitOfWork
-from secmaster_common.events import (
-    Allocation,
-    BarsPublished,
-    FundamentalsObserved,
-    HoldingsSnapshotChunk,
-    IndexLevel,
-    IndexLevelsComputed,
-    IndexRebalanced,
-    RefreshPrices,
-    SecurityMapped,
-)
-from secmaster_common.logging import get_logger
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from indexer.adapters import repository
@@ -41,6 +28,19 @@ from indexer.domain.fundamentals import FundamentalsObservation, shares_outstand
 from indexer.domain.levels import IndexInputError, IndexResult, compute_index
 from indexer.domain.panel import HoldingsSnapshot, Panel
 from indexer.domain.risk import risk_metrics
+from secmaster_common.db.uow import UnitOfWork
+from secmaster_common.events import (
+    Allocation,
+    BarsPublished,
+    FundamentalsObserved,
+    HoldingsSnapshotChunk,
+    IndexLevel,
+    IndexLevelsComputed,
+    IndexRebalanced,
+    RefreshPrices,
+    SecurityMapped,
+)
+from secmaster_common.logging import get_logger
 
 PRODUCER = "indexer"
 # Which identifier of a holding names its security, most specific first (as enrichment).

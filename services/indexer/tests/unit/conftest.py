@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+
 from indexer.domain.definition import IndexDefinition
 from indexer.domain.panel import Panel, as_dates
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from indexer.domain.levels import compute_index
 from indexer.domain.panel import Event, Panel, as_dates
 

@@ -7,6 +7,7 @@ from datetime import date, timedelta
 
 import numpy as np
 import pytest
+
 from indexer.domain.levels import IndexInputError, compute_index
 from indexer.domain.panel import Event, HoldingsSnapshot, Panel, as_dates
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from indexer.domain import risk
 from indexer.domain.risk import risk_metrics
 

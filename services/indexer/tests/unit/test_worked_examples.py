@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+
 from indexer.domain.levels import compute_index
 from indexer.domain.methodology import (
     adjustment_factors,

@@ -69,7 +69,8 @@ async def save_holdings_chunk(
 ) -> None:
     await conn.execute(
         sa.text(
-            "INSERT INTO holdings_chunks (snapshot_id, chunk_index, chunk_count, portfolio_id, as_of, holdings) "
+            "INSERT INTO holdings_chunks "
+            "(snapshot_id, chunk_index, chunk_count, portfolio_id, as_of, holdings) "
             "VALUES (:s, :ci, :cc, :p, :a, CAST(:h AS jsonb)) ON CONFLICT DO NOTHING"
         ),
         {
@@ -93,7 +94,8 @@ async def complete_snapshots(
             "  SELECT snapshot_id, as_of, max(received_at) AS received FROM holdings_chunks "
             "  WHERE portfolio_id = :p GROUP BY snapshot_id, as_of "
             "  HAVING count(*) = max(chunk_count)), "
-            "latest AS (SELECT DISTINCT ON (as_of) snapshot_id, as_of FROM complete ORDER BY as_of, received DESC) "
+            "latest AS (SELECT DISTINCT ON (as_of) snapshot_id, as_of FROM complete "
+            "  ORDER BY as_of, received DESC) "
             "SELECT l.as_of, c.holdings FROM latest l JOIN holdings_chunks c USING (snapshot_id) "
             "ORDER BY l.as_of, c.chunk_index"
         ),
@@ -127,8 +129,9 @@ async def save_security(
     """Store a mapping; True when it is new or differs from the stored one."""
     result = await conn.execute(
         sa.text(
-            "INSERT INTO securities (id_type, id_value, ticker, figi, status) VALUES (:t, :v, :k, :f, :s) "
-            "ON CONFLICT (id_type, id_value) DO UPDATE SET ticker = EXCLUDED.ticker, figi = EXCLUDED.figi, "
+            "INSERT INTO securities (id_type, id_value, ticker, figi, status) "
+            "VALUES (:t, :v, :k, :f, :s) ON CONFLICT (id_type, id_value) DO UPDATE SET "
+            "ticker = EXCLUDED.ticker, figi = EXCLUDED.figi, "
             "status = EXCLUDED.status, updated_at = now() "
             "WHERE (securities.ticker, securities.figi, securities.status) IS DISTINCT FROM "
             "(EXCLUDED.ticker, EXCLUDED.figi, EXCLUDED.status) RETURNING 1"
@@ -157,7 +160,8 @@ async def save_prices(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> 
             "CAST(:a AS float8[]), CAST(:p AS text[])) "
             "ON CONFLICT (symbol, trading_date) DO UPDATE SET close = EXCLUDED.close, "
             "adj_close = EXCLUDED.adj_close, provider = EXCLUDED.provider "
-            "WHERE (prices.close, prices.adj_close) IS DISTINCT FROM (EXCLUDED.close, EXCLUDED.adj_close) "
+            "WHERE (prices.close, prices.adj_close) IS DISTINCT FROM "
+            "(EXCLUDED.close, EXCLUDED.adj_close) "
             "RETURNING symbol"
         ),
         {
@@ -179,7 +183,8 @@ async def price_symbols(conn: AsyncConnection) -> list[str]:
 async def prices(conn: AsyncConnection, symbols: Sequence[str]) -> list[tuple[dt.date, str, float]]:
     rows = await conn.execute(
         sa.text(
-            "SELECT trading_date, symbol, close FROM prices WHERE symbol = ANY(:s) ORDER BY trading_date"
+            "SELECT trading_date, symbol, close FROM prices WHERE symbol = ANY(:s) "
+            "ORDER BY trading_date"
         ),
         {"s": list(symbols)},
     )
@@ -213,8 +218,10 @@ async def upsert_levels(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -
         return
     await conn.execute(
         sa.text(
-            "INSERT INTO index_levels (index_id, version, trading_date, level, divisor, constituents, stale_prices) "
-            "VALUES (:index_id, :version, :trading_date, :level, :divisor, :constituents, CAST(:stale AS jsonb)) "
+            "INSERT INTO index_levels "
+            "(index_id, version, trading_date, level, divisor, constituents, stale_prices) "
+            "VALUES (:index_id, :version, :trading_date, :level, :divisor, :constituents, "
+            "CAST(:stale AS jsonb)) "
             "ON CONFLICT (index_id, version, trading_date) DO UPDATE SET level = EXCLUDED.level, "
             "divisor = EXCLUDED.divisor, constituents = EXCLUDED.constituents, "
             "stale_prices = EXCLUDED.stale_prices, computed_at = now()"
@@ -229,9 +236,10 @@ async def upsert_rebalance(conn: AsyncConnection, row: dict[str, Any]) -> bool:
         sa.text(
             "INSERT INTO rebalances (index_id, version, trading_date, divisor, allocations) "
             "VALUES (:index_id, :version, :trading_date, :divisor, CAST(:allocations AS jsonb)) "
-            "ON CONFLICT (index_id, version, trading_date) DO UPDATE SET divisor = EXCLUDED.divisor, "
-            "allocations = EXCLUDED.allocations "
-            "WHERE rebalances.allocations <> EXCLUDED.allocations OR rebalances.divisor <> EXCLUDED.divisor "
+            "ON CONFLICT (index_id, version, trading_date) DO UPDATE SET "
+            "divisor = EXCLUDED.divisor, allocations = EXCLUDED.allocations "
+            "WHERE rebalances.allocations <> EXCLUDED.allocations "
+            "OR rebalances.divisor <> EXCLUDED.divisor "
             "RETURNING 1"
         ),
         {**row, "allocations": json.dumps(row["allocations"])},
@@ -251,7 +259,8 @@ async def levels(
         sa.text(
             "SELECT l.trading_date, l.level, l.divisor, l.constituents, l.stale_prices, l.version "
             "FROM index_levels l WHERE l.index_id = :i AND l.version = "
-            "coalesce(CAST(:v AS integer), (SELECT max(version) FROM index_levels WHERE index_id = :i)) "
+            "coalesce(CAST(:v AS integer), "
+            "(SELECT max(version) FROM index_levels WHERE index_id = :i)) "
             "AND (CAST(:a AS date) IS NULL OR l.trading_date >= :a) "
             "AND (CAST(:z AS date) IS NULL OR l.trading_date <= :z) ORDER BY l.trading_date"
         ),

@@ -1,0 +1,111 @@
+"""The indexer process's handlers over the real broker and Postgres: a definition and bars
+published on their topics become levels on indexes.levels.v1, each input applied once."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from indexer.app import bootstrap
+from indexer.settings import IndexerSettings
+from secmaster_common.events import (
+    IndexDefinitionPublished,
+    Payload,
+    envelope_json,
+    new_envelope,
+    topics,
+)
+from secmaster_common.kafka import ensure_topics
+
+from .conftest import DAYS, Indexer, bars, definition, walk
+
+pytestmark = pytest.mark.integration
+
+
+async def _send(bootstrap_servers: str, prefix: str, items: list[tuple[Payload, str]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all")
+    await producer.start()
+    try:
+        for payload, key in items:
+            env = new_envelope(payload, producer="test")
+            await producer.send_and_wait(
+                prefix + payload.topic,
+                envelope_json(env),
+                key=key.encode(),
+                headers=[(k, v.encode()) for k, v in env.headers().items()],
+            )
+    finally:
+        await producer.stop()
+
+
+async def _read(bootstrap_servers: str, topic: str) -> list[dict[str, Any]]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partition = TopicPartition(topic, 0)
+        consumer.assign([partition])
+        await consumer.seek_to_beginning(partition)
+        end = (await consumer.end_offsets([partition]))[partition]
+        out: list[dict[str, Any]] = []
+        while await consumer.position(partition) < end:
+            for records in (await consumer.getmany(timeout_ms=1000)).values():
+                out += [json.loads(r.value) for r in records]
+        return out
+    finally:
+        await consumer.stop()
+
+
+async def test_definition_and_bars_on_topics_become_published_levels(
+    kafka_bootstrap: str, unique_prefix: str, fresh_database: str, indexer: Indexer
+) -> None:
+    await ensure_topics(kafka_bootstrap, topics.all_topics_with_dlq(unique_prefix), partitions=1)
+    x, y = walk(31), walk(32)
+    definition_payload = IndexDefinitionPublished(
+        index_id="xy",
+        definition=definition("xy", universe={"constituents": ["X", "Y"]}).model_dump(mode="json"),
+    )
+    await _send(
+        kafka_bootstrap,
+        unique_prefix,
+        [(definition_payload, "xy"), (bars("X", DAYS, x), "X"), (bars("Y", DAYS, y), "Y")],
+    )
+    settings = IndexerSettings(
+        kafka_bootstrap_servers=kafka_bootstrap,
+        database_url=fresh_database,
+        topic_prefix=unique_prefix,
+        kafka_session_timeout_ms=6000,
+        kafka_heartbeat_interval_ms=1000,
+        log_json=False,
+    )
+    runtime = bootstrap(settings).state.runtime
+    await runtime.start()
+    try:
+        levels_topic = unique_prefix + topics.INDEXES_LEVELS
+        deadline = time.monotonic() + 40
+        published: list[dict[str, Any]] = []
+        while time.monotonic() < deadline and not published:
+            await asyncio.sleep(0.5)
+            published = await _read(kafka_bootstrap, levels_topic)
+        # The same bars again (a redelivery with a new event id) change nothing.
+        await _send(kafka_bootstrap, unique_prefix, [(bars("X", DAYS, x), "X")])
+        await asyncio.sleep(2.0)
+        published = await _read(kafka_bootstrap, levels_topic)
+    finally:
+        await runtime.stop()
+
+    assert len(published) == 1, published
+    payload = published[0]["payload"]
+    assert (payload["index_id"], payload["version"]) == ("xy", 1)
+    expected = [100 * (a / x[0] + b / y[0]) / 2 for a, b in zip(x, y, strict=True)]
+    assert [lv["level"] for lv in payload["levels"]] == pytest.approx(expected, rel=1e-12)
+    async with indexer.engine.connect() as conn:
+        claimed = await conn.execute(
+            sa.text("SELECT topic, count(*) FROM inbox GROUP BY topic ORDER BY topic")
+        )
+        assert dict(claimed.all()) == {topics.INDEXES_DEFINITIONS: 1, topics.MARKET_BARS: 3}
