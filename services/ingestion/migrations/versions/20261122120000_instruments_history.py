@@ -9,6 +9,7 @@ Create Date: 2026-11-22 12:00:00
 from collections.abc import Sequence
 
 from alembic import op
+
 from secmaster_common.db.ddl import statements
 
 revision: str = "ingestion_0002"

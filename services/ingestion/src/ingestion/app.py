@@ -14,17 +14,17 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Form, HTTPException, UploadFile
 from faststream.kafka import KafkaBroker
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ingestion.parsers.errors import InputFileError
+from ingestion.service import ingest_file, record_submitted
+from ingestion.settings import IngestionSettings
 from secmaster_common.db.engine import make_engine
 from secmaster_common.events import Envelope, InstrumentSubmitted, topics
 from secmaster_common.kafka import make_broker, subscription
 from secmaster_common.logging import configure_logging, get_logger
 from secmaster_common.runtime import ServiceRuntime, serve
 from secmaster_common.services import app_dsn
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from ingestion.parsers.errors import InputFileError
-from ingestion.service import ingest_file, record_submitted
-from ingestion.settings import IngestionSettings
 
 SERVICE = "ingestion"
 log = get_logger(__name__)

@@ -8,16 +8,15 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from secmaster_common.db.tables import outbox
-from secmaster_common.db.uow import UnitOfWork, outbox_row
-from secmaster_common.events import Envelope, InstrumentRecorded
-
 from ingestion.adapters import instruments as store
 from ingestion.adapters import repository
 from ingestion.domain.instruments import InstrumentVersion, key_of, next_version
 from ingestion.domain.reasons import Reason
 from ingestion.domain.records import Instrument, Reject
 from ingestion.summary import IngestSummary
+from secmaster_common.db.tables import outbox
+from secmaster_common.db.uow import UnitOfWork, outbox_row
+from secmaster_common.events import Envelope, InstrumentRecorded
 
 PRODUCER = "ingestion"
 

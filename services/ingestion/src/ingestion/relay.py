@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from secmaster_common.db.relay import OutboxRelay, make_relay_producer
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from secmaster_common.db.relay import OutboxRelay, make_relay_producer
 
 SERVICE = "ingestion"
 

@@ -12,14 +12,6 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from secmaster_common.db.uow import UnitOfWork
-from secmaster_common.events import (
-    Envelope,
-    HoldingLine,
-    HoldingsSnapshotChunk,
-    InstrumentSubmitted,
-    topics,
-)
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ingestion.adapters import repository
@@ -28,6 +20,14 @@ from ingestion.instrument_writer import InstrumentWriter
 from ingestion.parsers import InputFileError, parse_file
 from ingestion.parsers.instruments_table import instrument_from_record
 from ingestion.summary import IngestSummary
+from secmaster_common.db.uow import UnitOfWork
+from secmaster_common.events import (
+    Envelope,
+    HoldingLine,
+    HoldingsSnapshotChunk,
+    InstrumentSubmitted,
+    topics,
+)
 
 # Called with the number of input rows read since the last call (drives a progress bar).
 Progress = Callable[[int], None]
@@ -102,7 +102,7 @@ async def ingest_holdings(
             uow.conn, sha256=sha, fmt=fmt, portfolio_id=portfolio_id, as_of=as_of
         )
         if existing is not None:
-            summary.duplicate_of = existing
+            await _describe_duplicate(uow, summary, existing)
             return summary
         file_id = await repository.register_file(
             uow.conn, sha256=sha, source=str(path), fmt=fmt, portfolio_id=portfolio_id, as_of=as_of
@@ -201,6 +201,15 @@ async def ingest_holdings(
     return summary
 
 
+async def _describe_duplicate(uow: UnitOfWork, summary: IngestSummary, file_id: int) -> None:
+    """A file ingested before publishes nothing; its summary still says what it holds."""
+    summary.duplicate_of = file_id
+    summary.rows_read, summary.records, quarantined = await repository.file_counts(
+        uow.conn, file_id
+    )
+    summary.quarantined.update(quarantined)
+
+
 def _unusable_holding(holding: Holding) -> tuple[str, str]:
     if holding.quantity is None:
         return "missing_quantity", "the row has no quantity"
@@ -237,7 +246,7 @@ async def ingest_instruments(
             uow.conn, sha256=sha, fmt=fmt, portfolio_id="", as_of=None
         )
         if existing is not None:
-            summary.duplicate_of = existing
+            await _describe_duplicate(uow, summary, existing)
             return summary
         file_id = await repository.register_file(
             uow.conn, sha256=sha, source=source or str(path), fmt=fmt, portfolio_id="", as_of=None

@@ -11,12 +11,13 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from ingestion.relay import drain_outbox
 from secmaster_common.db.engine import make_engine
 from secmaster_common.events import topics
 from secmaster_common.kafka import ensure_topics
 from secmaster_common.services import service_role_dsn
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 
 @dataclass

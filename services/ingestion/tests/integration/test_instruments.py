@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from ingestion.parsers import MalformedXmlError, parse_file
 from ingestion.service import ingest_instruments
 from ingestion.summary import IngestSummary
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 pytestmark = pytest.mark.integration
 
@@ -102,15 +103,28 @@ async def test_a_delta_with_terminations_closes_validity(
             firds.row(1, kind="TermntdRcrd", terminated="2021-01-15T23:59:59Z"),
             firds.row(2, kind="CancRcrd"),
             firds.row(9, kind="NewRcrd"),
+            # the same key twice in one file: each record sees the version the one before made
+            firds.row(3, name="RENAMED 3", kind="ModfdRcrd"),
+            firds.row(3, name="RENAMED 3", kind="TermntdRcrd", terminated="2021-01-16T00:00:00Z"),
         ],
         delta=True,
     )
     summary = await ingest(engine, delta)
-    assert dict(summary.changes) == {"terminated": 1, "cancelled": 1, "created": 1}
+    assert dict(summary.changes) == {
+        "terminated": 2,
+        "cancelled": 1,
+        "created": 1,
+        "modified": 1,
+    }
     await publish()
 
     events = [e["payload"] for e in await read(test_topics.instruments)]
-    assert Counter(e["change"] for e in events) == {"created": 5, "terminated": 1, "cancelled": 1}
+    assert Counter(e["change"] for e in events) == {
+        "created": 5,
+        "terminated": 2,
+        "cancelled": 1,
+        "modified": 1,
+    }
     terminated = next(e for e in events if e["change"] == "terminated")
     assert (terminated["isin"], terminated["valid_to"]) == (firds.row(1).isin, "2021-01-15")
     current = await rows(
@@ -121,7 +135,14 @@ async def test_a_delta_with_terminations_closes_validity(
     assert states[firds.row(1).isin] == ("terminated", "2021-01-15")
     assert states[firds.row(2).isin][0] == "cancelled"
     assert states[firds.row(0).isin] == ("active", "2031-01-15")
+    assert states[firds.row(3).isin] == ("terminated", "2021-01-16")
     assert len(states) == 5
+    history = await rows(
+        engine,
+        f"SELECT version, change FROM instruments WHERE isin = '{firds.row(3).isin}' "
+        "ORDER BY version",
+    )
+    assert history == [(1, "created"), (2, "modified"), (3, "terminated")]
 
 
 async def test_the_real_firds_delta_chunk(

@@ -6,6 +6,8 @@ import csv
 from pathlib import Path
 
 import pytest
+from stdnum import isin as std_isin
+
 from ingestion.domain.identifiers import (
     Scheme,
     _isin_check_digit,
@@ -17,7 +19,6 @@ from ingestion.domain.identifiers import (
     validate_mic,
 )
 from ingestion.domain.reasons import Reason
-from stdnum import isin as std_isin
 
 
 def _rows(path: Path) -> list[dict[str, str]]:

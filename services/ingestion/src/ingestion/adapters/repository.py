@@ -114,3 +114,17 @@ async def insert_quarantine(conn: AsyncConnection, rows: Sequence[dict[str, Any]
             for r in rows
         ],
     )
+
+
+async def file_counts(conn: AsyncConnection, file_id: int) -> tuple[int, int, dict[str, int]]:
+    """(rows read, records kept, quarantined by reason) of a registered file."""
+    read, records = (
+        await conn.execute(
+            sa.select(files.c.rows_read, files.c.records).where(files.c.id == file_id)
+        )
+    ).one()
+    reasons = await conn.execute(
+        sa.text("SELECT reason, count(*) FROM quarantine WHERE file_id = :id GROUP BY reason"),
+        {"id": file_id},
+    )
+    return int(read), int(records), {str(r): int(n) for r, n in reasons}
