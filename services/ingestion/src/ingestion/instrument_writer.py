@@ -169,7 +169,7 @@ class InstrumentWriter:
             env = recorded_envelope(
                 recorded_event(v, source=self.source), correlation_id=self.correlation_id
             )
-            row = outbox_row(env, key=v.isin)
+            row = outbox_row(env, key=v.isin, trace=self.uow.trace)
             events.append(
                 (
                     row["event_id"],
