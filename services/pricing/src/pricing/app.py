@@ -12,16 +12,9 @@ from typing import Any
 import httpx
 from fastapi import APIRouter, FastAPI, HTTPException
 from faststream.kafka import KafkaBroker
-from secmaster_common.db.engine import make_engine
-from secmaster_common.events import Envelope, RefreshPrices, SecurityMapped, topics
-from secmaster_common.kafka import make_broker, subscription
-from secmaster_common.logging import configure_logging, get_logger
-from secmaster_common.runtime import ServiceRuntime, serve
-from secmaster_common.services import app_dsn
 
 from pricing.adapters import store
-from pricing.adapters.fundamentals import build_fundamentals_source
-from pricing.adapters.providers import build_provider
+from pricing.composition import build_chain, build_fundamentals, history_range, names
 from pricing.documents import action_json, bar_json
 from pricing.domain.calendars import calendar_code_for, session_calendar
 from pricing.domain.chain import ProviderChain
@@ -33,60 +26,17 @@ from pricing.service import (
     refresh_fundamentals,
     refresh_instrument,
     refresh_members,
-    validator,
 )
 from pricing.settings import PricingSettings
+from secmaster_common.db.engine import make_engine
+from secmaster_common.events import Envelope, RefreshPrices, SecurityMapped, topics
+from secmaster_common.kafka import make_broker, subscription
+from secmaster_common.logging import configure_logging, get_logger
+from secmaster_common.runtime import ServiceRuntime, serve
+from secmaster_common.services import app_dsn
 
 SERVICE = "pricing"
 log = get_logger(__name__)
-
-
-def build_chain(settings: PricingSettings, http: httpx.AsyncClient) -> ProviderChain:
-    providers = []
-    for name in _names(settings.pricing_providers):
-        key = settings.pricing_api_keys.get(name)
-        providers.append(
-            build_provider(
-                name,
-                client=http,
-                base_url=settings.pricing_base_urls.get(name),
-                api_key=key.get_secret_value() if key else None,
-            )
-        )
-    return ProviderChain(
-        providers,
-        validate=validator,
-        min_quality=settings.pricing_min_quality,
-        reorder_by_health=True,
-    )
-
-
-def _names(text: str) -> list[str]:
-    return [p.strip() for p in text.split(",") if p.strip()]
-
-
-def build_fundamentals(settings: PricingSettings, http: httpx.AsyncClient) -> FundamentalsPlan:
-    """Fundamentals sources in the configured priority order (none when unset)."""
-    sources = []
-    for name in _names(settings.pricing_fundamentals_providers):
-        key = settings.pricing_api_keys.get(name)
-        sources.append(
-            build_fundamentals_source(
-                name,
-                client=http,
-                base_url=settings.pricing_base_urls.get(name),
-                api_key=key.get_secret_value() if key else None,
-            )
-        )
-    return FundamentalsPlan(
-        sources=tuple(sources), ttl=dt.timedelta(hours=settings.pricing_fundamentals_ttl_hours)
-    )
-
-
-def history_range(settings: PricingSettings) -> tuple[dt.date, dt.date]:
-    end = settings.pricing_history_end or dt.date.today()
-    start = settings.pricing_history_start or end - dt.timedelta(days=settings.pricing_history_days)
-    return start, end
 
 
 def register_handlers(
@@ -203,7 +153,7 @@ def scheduled_refresh(
     """The background job: sleep until the next watched close + delay, then refresh that
     exchange's instruments over the last `lookback` days (only missing sessions are
     fetched, so a day already stored costs no provider call)."""
-    calendars = [session_calendar(code) for code in _names(settings.pricing_schedule_exchanges)]
+    calendars = [session_calendar(code) for code in names(settings.pricing_schedule_exchanges)]
     delay = dt.timedelta(minutes=settings.pricing_schedule_delay_minutes)
 
     async def run() -> None:

@@ -151,14 +151,14 @@ async def _refresh(
 
     import httpx
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-    from secmaster_common.db.engine import make_engine
-    from secmaster_common.services import app_dsn
 
     from pricing.adapters import store
     from pricing.adapters.outbox import drain_outbox
-    from pricing.app import SERVICE, build_chain, build_fundamentals, history_range
+    from pricing.composition import build_chain, build_fundamentals, history_range
     from pricing.service import RefreshOutcome, refresh_members
     from pricing.settings import PricingSettings
+    from secmaster_common.db.engine import make_engine
+    from secmaster_common.services import app_dsn
 
     settings = PricingSettings()
     default_start, default_end = history_range(settings)
@@ -168,9 +168,9 @@ async def _refresh(
     dsn = app_dsn(
         settings.pricing_database_url.get_secret_value() if settings.pricing_database_url else None,
         settings.database_url.get_secret_value(),
-        SERVICE,
+        "pricing",
     )
-    engine = make_engine(dsn, schema=SERVICE)
+    engine = make_engine(dsn, schema="pricing")
     try:
         async with engine.connect() as conn:
             members = await store.universe(conn, symbols or None)

@@ -11,9 +11,6 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import sqlalchemy as sa
-from secmaster_common.db.tables import inbox
-from secmaster_common.db.uow import UnitOfWork
-from secmaster_common.events import Bar, BarsPublished, FundamentalsObserved
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pricing.adapters import store
@@ -31,6 +28,9 @@ from pricing.domain.fundamentals import (
     next_provider_to_ask,
 )
 from pricing.domain.validation import RejectedBar, SeriesQuality, validate_series
+from secmaster_common.db.tables import inbox
+from secmaster_common.db.uow import UnitOfWork
+from secmaster_common.events import Bar, BarsPublished, FundamentalsObserved
 
 PRODUCER = "pricing"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from pydantic import Field, SecretStr
+
 from secmaster_common.settings import CommonSettings
 
 

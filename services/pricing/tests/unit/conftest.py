@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from pricing.domain.bars import Interval, PriceBar
 from secmaster_common.limiter import WindowLimiter
 from secmaster_emulators.openfigi import serve_in_thread

@@ -11,6 +11,7 @@ import httpx
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+
 from pricing.adapters.providers import (
     AlphaVantageProvider,
     FmpProvider,

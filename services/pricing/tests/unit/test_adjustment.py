@@ -8,6 +8,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+
 from pricing.adapters.providers.yahoo import parse_chart
 from pricing.domain.adjustment import adjust, factor_on, factor_rows
 from pricing.domain.bars import CorporateAction, PriceBar

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+
 from pricing.domain.aggregation import aggregate_minutes
 from pricing.domain.bars import Interval, PriceBar
 from pricing.domain.calendars import session_calendar

@@ -9,6 +9,7 @@ from datetime import date
 
 import httpx
 import pytest
+
 from pricing.adapters.providers import AlpacaProvider, PolygonProvider, YahooProvider
 from pricing.adapters.providers.sandbox import sandbox_series
 from pricing.domain.bars import FetchResult, Interval

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from typer.testing import CliRunner
+
 from pricing.adapters.providers.sandbox import sandbox_series
 from pricing.adapters.providers.yahoo import parse_chart
 from pricing.cli import result_json
-from typer.testing import CliRunner
-
 from secmaster.cli import build_app
 
 from .conftest import Recording

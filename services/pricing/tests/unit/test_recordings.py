@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from pricing.adapters.providers.alpaca import AlpacaProvider, bars_to_result, parse_bars_page
 from pricing.adapters.providers.alphavantage import classify_body, parse_overview, parse_time_series
 from pricing.adapters.providers.polygon import (

@@ -8,6 +8,7 @@ from dataclasses import replace
 from datetime import UTC, date, datetime
 
 import pytest
+
 from pricing.adapters.providers.yahoo import parse_chart
 from pricing.domain.bars import Interval, PriceBar
 from pricing.domain.calendars import session_calendar

@@ -9,6 +9,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -73,19 +74,29 @@ async def _driver(conn: AsyncConnection) -> Any:
 
 
 async def merge_daily_records(
-    conn: AsyncConnection, records: Iterable[DailyRecord], *, returning_dates: bool = False
+    conn: AsyncConnection,
+    records: Iterable[DailyRecord],
+    *,
+    returning_dates: bool = False,
+    direct_first: bool = True,
 ) -> tuple[int, set[tuple[str, dt.date]]]:
-    """Upsert records at COPY speed within the caller's transaction: binary COPY into a
-    session-temporary staging table (no WAL, no index), then one set-based merge.
+    """Upsert records at COPY speed within the caller's transaction.
+
+    A refresh fetches only sessions with no stored bar, so its bars are almost always new:
+    with `direct_first` they are COPYed straight into bars_daily inside a savepoint, and
+    only when that hits an existing key (a restatement, or a concurrent refresh) does it
+    roll back to the savepoint and take the general path: binary COPY into a temporary
+    staging table (no WAL, no index), then one set-based merge.
 
     Returns the number of rows inserted or changed and, with `returning_dates`, their
     (instrument_id, trading_date) keys.
     """
+    rows = list(records)
+    if not rows:
+        return 0, set()
     # Through SQLAlchemy first: its asyncpg adapter opens the driver's transaction only on
     # its own first statement, and a COPY sent on the bare driver before that would run in
-    # autocommit, where ON COMMIT DELETE ROWS empties the staging table at once.
-    # The staging table has no primary key: COPY into it maintains no index, and the
-    # merge's ON CONFLICT is checked once against bars_daily's own index.
+    # autocommit (and ON COMMIT DELETE ROWS would empty the staging table at once).
     await conn.execute(
         sa.text(
             f"CREATE TEMP TABLE IF NOT EXISTS {_STAGING} "
@@ -95,12 +106,25 @@ async def merge_daily_records(
     apg = await _driver(conn)
     if not apg.is_in_transaction():
         raise RuntimeError("merge_daily_records needs a connection inside a transaction")
-    await apg.copy_records_to_table(_STAGING, records=records, columns=list(_DAILY_COLUMNS))
-    keys: set[tuple[str, dt.date]] = set()
+    if direct_first:
+        try:
+            async with apg.transaction():  # a savepoint inside the caller's transaction
+                await apg.copy_records_to_table(
+                    "bars_daily", records=rows, columns=list(_DAILY_COLUMNS)
+                )
+        except asyncpg.UniqueViolationError:
+            pass
+        else:
+            keys = {(r[0], r[1]) for r in rows} if returning_dates else set()
+            return len(rows), keys
+    # The staging table has no primary key: COPY into it maintains no index, and the
+    # merge's ON CONFLICT is checked once against bars_daily's own index.
+    await apg.copy_records_to_table(_STAGING, records=rows, columns=list(_DAILY_COLUMNS))
+    keys = set()
     if returning_dates:
-        rows = await apg.fetch(_MERGE + " RETURNING instrument_id, trading_date")
-        keys = {(r[0], r[1]) for r in rows}
-        count = len(rows)
+        merged = await apg.fetch(_MERGE + " RETURNING instrument_id, trading_date")
+        keys = {(r[0], r[1]) for r in merged}
+        count = len(merged)
     else:
         status = await apg.execute(_MERGE)
         count = int(status.split()[-1])

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from secmaster_common.limiter import RateLimiter
 
 from pricing.adapters.providers.alpaca import AlpacaProvider
 from pricing.adapters.providers.alphavantage import AlphaVantageProvider
@@ -18,6 +17,7 @@ from pricing.adapters.providers.stooq import StooqProvider
 from pricing.adapters.providers.twelvedata import TwelveDataProvider
 from pricing.adapters.providers.yahoo import YahooProvider
 from pricing.domain.chain import PriceSource
+from secmaster_common.limiter import RateLimiter
 
 HTTP_PROVIDERS: dict[str, Any] = {
     "yahoo": YahooProvider,

@@ -9,10 +9,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
-from secmaster_common.breaker import CircuitBreaker, CircuitOpenError
-from secmaster_common.limiter import RateLimiter, WindowLimiter
 
 from pricing.domain.errors import InvalidData, ProviderError, RateLimited
+from secmaster_common.breaker import CircuitBreaker, CircuitOpenError
+from secmaster_common.limiter import RateLimiter, WindowLimiter
 
 DEFAULT_TIMEOUT_S = 20.0
 # Our admission time and the provider's arrival time differ by network jitter; half a

@@ -8,14 +8,14 @@ from datetime import date
 from typing import Any
 
 import httpx
-from secmaster_common.breaker import CircuitBreaker
-from secmaster_common.limiter import RateLimiter
 
 from pricing.adapters.providers._http import GuardedHttp, default_breaker, json_body, window
 from pricing.adapters.providers._rows import SeriesBuilder
 from pricing.domain.bars import FetchResult, Interval, PriceBasis
 from pricing.domain.errors import InvalidData, ProviderError
 from pricing.domain.timestamps import NEW_YORK, daily_trading_date, local_date, parse_rfc3339
+from secmaster_common.breaker import CircuitBreaker
+from secmaster_common.limiter import RateLimiter
 
 NAME = "alpaca"
 DEFAULT_BASE_URL = "https://data.alpaca.markets"

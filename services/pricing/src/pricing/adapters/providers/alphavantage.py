@@ -8,8 +8,6 @@ from datetime import date, datetime, time
 from typing import Any
 
 import httpx
-from secmaster_common.breaker import CircuitBreaker
-from secmaster_common.limiter import RateLimiter
 
 from pricing.adapters.providers._http import (
     CombinedLimiter,
@@ -28,6 +26,8 @@ from pricing.domain.bars import (
 )
 from pricing.domain.errors import InvalidData, ProviderError, RateLimited
 from pricing.domain.timestamps import parse_local, parse_number
+from secmaster_common.breaker import CircuitBreaker
+from secmaster_common.limiter import RateLimiter
 
 NAME = "alphavantage"
 DEFAULT_BASE_URL = "https://www.alphavantage.co"

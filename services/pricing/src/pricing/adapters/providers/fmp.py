@@ -7,14 +7,14 @@ from datetime import date
 from typing import Any
 
 import httpx
-from secmaster_common.breaker import CircuitBreaker
-from secmaster_common.limiter import RateLimiter
 
 from pricing.adapters.providers._http import GuardedHttp, default_breaker, window
 from pricing.adapters.providers._rows import SeriesBuilder
 from pricing.domain.bars import FetchResult, FundamentalsSnapshot, Interval, PriceBasis
 from pricing.domain.errors import InvalidData, ProviderError
 from pricing.domain.timestamps import parse_local, parse_number
+from secmaster_common.breaker import CircuitBreaker
+from secmaster_common.limiter import RateLimiter
 
 NAME = "fmp"
 DEFAULT_BASE_URL = "https://financialmodelingprep.com"

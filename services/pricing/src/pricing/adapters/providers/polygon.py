@@ -8,8 +8,6 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
-from secmaster_common.breaker import CircuitBreaker
-from secmaster_common.limiter import RateLimiter
 
 from pricing.adapters.providers._http import GuardedHttp, default_breaker, json_body, window
 from pricing.adapters.providers._rows import SeriesBuilder, merge_results
@@ -28,6 +26,8 @@ from pricing.domain.timestamps import (
     parse_number,
     utc_from_epoch_ms,
 )
+from secmaster_common.breaker import CircuitBreaker
+from secmaster_common.limiter import RateLimiter
 
 NAME = "polygon"
 DEFAULT_BASE_URL = "https://api.polygon.io"

@@ -10,14 +10,14 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, time
 
 import httpx
-from secmaster_common.breaker import CircuitBreaker
-from secmaster_common.limiter import RateLimiter
 
 from pricing.adapters.providers._http import GuardedHttp, default_breaker, window
 from pricing.adapters.providers._rows import SeriesBuilder
 from pricing.domain.bars import FetchResult, Interval, PriceBasis
 from pricing.domain.errors import EmptyData, InvalidData, ProviderError, RateLimited
 from pricing.domain.timestamps import zone
+from secmaster_common.breaker import CircuitBreaker
+from secmaster_common.limiter import RateLimiter
 
 NAME = "stooq"
 DEFAULT_BASE_URL = "https://stooq.com"

@@ -8,8 +8,6 @@ from datetime import date, timedelta
 from typing import Any
 
 import httpx
-from secmaster_common.breaker import CircuitBreaker
-from secmaster_common.limiter import RateLimiter
 
 from pricing.adapters.providers._http import GuardedHttp, default_breaker, json_body, window
 from pricing.adapters.providers._rows import SeriesBuilder
@@ -22,6 +20,8 @@ from pricing.domain.errors import (
     RateLimited,
 )
 from pricing.domain.timestamps import parse_local
+from secmaster_common.breaker import CircuitBreaker
+from secmaster_common.limiter import RateLimiter
 
 NAME = "twelvedata"
 DEFAULT_BASE_URL = "https://api.twelvedata.com"

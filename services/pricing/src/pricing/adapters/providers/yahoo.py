@@ -8,14 +8,14 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
-from secmaster_common.breaker import CircuitBreaker
-from secmaster_common.limiter import RateLimiter
 
 from pricing.adapters.providers._http import GuardedHttp, default_breaker, json_body, window
 from pricing.adapters.providers._rows import SeriesBuilder, date_chunks, merge_results
 from pricing.domain.bars import CorporateAction, FetchResult, Interval, PriceBasis
 from pricing.domain.errors import InvalidData, ProviderError
 from pricing.domain.timestamps import daily_trading_date, local_date, utc_from_epoch_s
+from secmaster_common.breaker import CircuitBreaker
+from secmaster_common.limiter import RateLimiter
 
 NAME = "yahoo"
 DEFAULT_BASE_URL = "https://query2.finance.yahoo.com"
