@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from secmaster_common.embedded._proc import die_with_parent, free_port
+from secmaster_common.embedded._proc import die_with_parent, free_port, port_open
 
 
 def tansu_binary() -> str:
@@ -29,6 +29,10 @@ async def _kafka_ready(bootstrap: str, timeout: float) -> None:
     from aiokafka.admin import AIOKafkaAdminClient
 
     deadline = time.monotonic() + timeout
+    host, _, port = bootstrap.rpartition(":")
+    # Wait for the listener first: aiokafka logs every refused connection as an error.
+    while not port_open(host, int(port), timeout=0.2) and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
     last: Exception | None = None
     while time.monotonic() < deadline:
         admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=2000)
