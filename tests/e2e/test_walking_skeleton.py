@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 from secmaster import demo_data
 from secmaster.demo import publish_definition, run_demo, upload_holdings, wait_for_levels
 from secmaster_common.events import topics
-from secmaster_emulators.providers.synthetic import synthetic_day
+from secmaster_common.sandbox import synthetic_day
 
 pytestmark = pytest.mark.e2e
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from secmaster_emulators.openfigi import (
     OpenFigiSeed,
     build_seed_from_reference,

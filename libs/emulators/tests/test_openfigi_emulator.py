@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from secmaster_emulators.openfigi import OpenFigiLimits, WindowLimit
 
 from .conftest import StartEmulator

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from secmaster_emulators.openfigi import serve_in_thread
 from secmaster_emulators.providers import WindowRule, create_app, synthetic_day
 

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from fastapi import FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 
+from secmaster_common.sandbox import SyntheticDay, synthetic_day
 from secmaster_emulators.providers.state import (
     PUBLISHED_LIMITS,
     EmulatorState,
@@ -25,7 +26,6 @@ from secmaster_emulators.providers.state import (
     RequestRecord,
     WindowRule,
 )
-from secmaster_emulators.providers.synthetic import SyntheticDay, synthetic_day
 
 NEW_YORK = ZoneInfo("America/New_York")
 FIRST_DAY = date(2000, 1, 3)

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 
 from pricing.domain.bars import FetchResult, Interval, PriceBar, PriceBasis
 from pricing.domain.errors import ProviderError
-from pricing.domain.synthetic import synthetic_day
+from secmaster_common.sandbox import synthetic_day
 
 NAME = "sandbox"
 

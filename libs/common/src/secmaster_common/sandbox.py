@@ -1,7 +1,6 @@
-"""Deterministic synthetic daily bars: a pure function of (symbol, date), clearly labelled
-as synthetic. The provider emulator (secmaster_emulators.providers.synthetic) carries a
-byte-for-byte copy of this algorithm so that sandbox mode and the emulator agree; the
-pricing unit tests check that they do."""
+"""Deterministic synthetic daily bars for sandbox mode, the demo and the emulators: a pure
+function of (symbol, date) on NYSE sessions, clearly labelled as synthetic. One copy, so
+the sandbox provider, the provider emulator and the tests always agree."""
 
 from __future__ import annotations
 
