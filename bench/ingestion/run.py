@@ -64,9 +64,9 @@ class RssSampler:
 
 async def end_to_end(path: Path, admin_dsn: str, bootstrap: str) -> dict[str, Any]:
     from ingestion.parsers import parse_file
-    from ingestion.relay import drain_outbox
     from ingestion.service import ingest_instruments
     from secmaster_common.db.engine import make_engine
+    from secmaster_common.db.relay import drain_outbox
     from secmaster_common.events import topics
     from secmaster_common.kafka import ensure_topics
     from secmaster_common.services import service_role_dsn
@@ -85,7 +85,7 @@ async def end_to_end(path: Path, admin_dsn: str, bootstrap: str) -> dict[str, An
             )
             stored = time.perf_counter()
             relayed = await drain_outbox(
-                engine=engine, bootstrap_servers=bootstrap, topic_prefix=prefix
+                service="ingestion", engine=engine, bootstrap_servers=bootstrap, topic_prefix=prefix
             )
             done = time.perf_counter()
         if summary.published != summary.records or relayed != summary.published:

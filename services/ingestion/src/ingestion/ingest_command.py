@@ -25,11 +25,11 @@ from rich.progress import (
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ingestion.parsers import FORMATS, InputFileError, parse_file
-from ingestion.relay import drain_outbox
 from ingestion.service import ingest_file
 from ingestion.settings import IngestionSettings
 from ingestion.summary import IngestSummary
 from secmaster_common.db.engine import make_engine
+from secmaster_common.db.relay import drain_outbox
 from secmaster_common.services import app_dsn
 from secmaster_common.settings import redact
 
@@ -162,6 +162,7 @@ async def run_ingest(
                 )
                 try:
                     run.relayed = await drain_outbox(
+                        service="ingestion",
                         engine=engine,
                         bootstrap_servers=settings.kafka_bootstrap_servers,
                         topic_prefix=settings.topic_prefix,

@@ -13,8 +13,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ingestion.relay import drain_outbox
 from secmaster_common.db.engine import make_engine
+from secmaster_common.db.relay import drain_outbox
 from secmaster_common.events import topics
 from secmaster_common.kafka import ensure_topics
 from secmaster_common.services import service_role_dsn
@@ -67,7 +67,10 @@ def publish(engine: AsyncEngine, test_topics: Topics) -> Callable[[], Awaitable[
 
     async def run() -> int:
         return await drain_outbox(
-            engine=engine, bootstrap_servers=test_topics.bootstrap, topic_prefix=test_topics.prefix
+            service="ingestion",
+            engine=engine,
+            bootstrap_servers=test_topics.bootstrap,
+            topic_prefix=test_topics.prefix,
         )
 
     return run

@@ -153,11 +153,11 @@ async def _refresh(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from pricing.adapters import store
-    from pricing.adapters.outbox import drain_outbox
     from pricing.composition import build_chain, build_fundamentals, history_range
     from pricing.service import RefreshOutcome, refresh_members
     from pricing.settings import PricingSettings
     from secmaster_common.db.engine import make_engine
+    from secmaster_common.db.relay import drain_outbox
     from secmaster_common.services import app_dsn
 
     settings = PricingSettings()
@@ -209,6 +209,7 @@ async def _refresh(
         sent = None
         if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
             sent = await drain_outbox(
+                service="pricing",
                 engine=engine,
                 bootstrap_servers=settings.kafka_bootstrap_servers,
                 topic_prefix=settings.topic_prefix,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -133,3 +134,52 @@ def make_relay_producer(
         linger_ms=5,
         max_batch_size=256 * 1024,
     )
+
+
+async def drain_outbox(
+    *,
+    engine: AsyncEngine,
+    service: str,
+    bootstrap_servers: str,
+    topic_prefix: str = "",
+    enable_idempotence: bool = False,
+    batch_size: int = 5000,
+    timeout_s: float = 600.0,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Run a service's outbox relay until no unsent row is left (what a CLI does after its
+    commits, so events reach Kafka even when the service is not running); returns the rows
+    this call sent. It takes the same advisory lock as the service's own relay, so with the
+    service running too, one of them publishes at a time and per-key order holds.
+
+    Raises TimeoutError when rows are still unsent after `timeout_s` (another relay holds
+    the lock and is not finishing), and the producer's error when the broker is unreachable
+    (the rows stay in the outbox for the next relay).
+    """
+    producer = make_relay_producer(
+        bootstrap_servers, client_id=f"{service}-cli", enable_idempotence=enable_idempotence
+    )
+    await producer.start()
+    try:
+        relay = OutboxRelay(
+            engine, producer, service=service, topic_prefix=topic_prefix, batch_size=batch_size
+        )
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        sent = 0
+        while True:
+            n = await relay.publish_once()
+            if n:
+                sent += n
+                if progress is not None:
+                    progress(n)
+                continue
+            left = await relay.backlog()
+            if left == 0:
+                return sent
+            # Another relay holds the lock (the running service): it is publishing them.
+            if loop.time() > deadline:
+                raise TimeoutError(f"{left} outbox rows still unsent after {timeout_s:.0f}s")
+            await asyncio.sleep(0.2)
+    finally:
+        await producer.stop()
