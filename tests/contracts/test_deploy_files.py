@@ -16,15 +16,15 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-import secmaster_common.kafka
 import typer
 import yaml
+from sqlalchemy.engine import make_url
+
+import secmaster_common.kafka
+from secmaster import stack_cli
 from secmaster_common.events.topics import ALL_TOPICS, dlq
 from secmaster_common.services import installed_services, service_role_dsn
 from secmaster_common.settings import CommonSettings
-from sqlalchemy.engine import make_url
-
-from secmaster import stack_cli
 
 REPO = Path(__file__).resolve().parents[2]
 SERVICES = [s.name for s in installed_services()]

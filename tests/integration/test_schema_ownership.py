@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 import pytest
+
 from secmaster_common.services import service_role_dsn
 
 pytestmark = pytest.mark.integration

@@ -8,6 +8,7 @@ Create Date: 2026-11-22 03:00:00
 from collections.abc import Sequence
 
 from alembic import op
+
 from secmaster_common.db.ddl import COMMON_TABLES_DDL, DROP_COMMON_TABLES_DDL, statements
 
 revision: str = "enrichment_0001"

@@ -8,9 +8,11 @@ T seconds old (by the database clock, the one clock all replicas share).
 from __future__ import annotations
 
 import asyncio
+import time
 import zlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -23,6 +25,13 @@ async def _db_now(conn: AsyncConnection) -> datetime:
     now = await conn.scalar(sa.select(sa.func.clock_timestamp()))
     assert isinstance(now, datetime)
     return now
+
+
+@dataclass(frozen=True, slots=True)
+class _Admission:
+    row_id: int
+    db_now: datetime  # the database clock when it was granted
+    local_before: float  # time.monotonic() just before that clock was read
 
 
 class PostgresWindowLimiter:
@@ -63,9 +72,12 @@ class PostgresWindowLimiter:
         self._lock_key = zlib.crc32(f"ratelimit:{budget}".encode())
         self._local = asyncio.Lock()
 
-    async def _try_admit(self, *, in_flight: bool) -> tuple[float, int | None]:
-        """Admit now and return (0, row id), or return (seconds to wait, None)."""
+    async def _try_admit(self, *, in_flight: bool) -> tuple[float, _Admission | None]:
+        """Admit now and return (0, the admission), or (seconds to wait, None)."""
         span = timedelta(seconds=self.window_s + self.margin_s)
+        # Read before the database clock is: `db_now + (monotonic() - local_before)` is
+        # then never earlier than the real database time (see `admission`).
+        local_before = time.monotonic()
         async with self.engine.connect() as conn, conn.begin():
             await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(self._lock_key)))
             now = await _db_now(conn)
@@ -93,15 +105,15 @@ class PostgresWindowLimiter:
                     adm.c.budget == self.budget, adm.c.admitted_at < now - self.retain
                 )
             )
-            return 0.0, int(row_id)
+            return 0.0, _Admission(int(row_id), now, local_before)
 
-    async def _admit(self, *, in_flight: bool) -> int:
+    async def _admit(self, *, in_flight: bool) -> _Admission:
         # One waiter per process at a time keeps the lock table quiet; FIFO within it.
         async with self._local:
             while True:
-                wait, row_id = await self._try_admit(in_flight=in_flight)
-                if row_id is not None:
-                    return row_id
+                wait, admission = await self._try_admit(in_flight=in_flight)
+                if admission is not None:
+                    return admission
                 await asyncio.sleep(wait)
 
     async def acquire(self) -> None:
@@ -110,20 +122,24 @@ class PostgresWindowLimiter:
     @asynccontextmanager
     async def admission(self) -> AsyncIterator[None]:
         """Hold one admission for the request made inside the block; it is anchored when
-        the block ends (the answer, a timeout or an error: the request may have arrived)."""
-        row_id = await self._admit(in_flight=True)
+        the block ends (the answer, a timeout or an error: the request may have arrived).
+
+        The anchor is the admission's database time plus the local time elapsed since just
+        before it was read, so it is never earlier than the answer, and a late UPDATE (a
+        busy connection pool) does not push it later than it really was.
+        """
+        admitted = await self._admit(in_flight=True)
         try:
             yield
         finally:
-            await self._answered(row_id)
-
-    async def _answered(self, row_id: int) -> None:
-        async with self.engine.connect() as conn, conn.begin():
-            await conn.execute(
-                sa.update(adm)
-                .where(adm.c.id == row_id)
-                .values(admitted_at=sa.func.clock_timestamp())
+            answered_at = admitted.db_now + timedelta(
+                seconds=time.monotonic() - admitted.local_before
             )
+            await self._anchor(admitted.row_id, answered_at)
+
+    async def _anchor(self, row_id: int, at: datetime) -> None:
+        async with self.engine.connect() as conn, conn.begin():
+            await conn.execute(sa.update(adm).where(adm.c.id == row_id).values(admitted_at=at))
 
     async def penalize(self, wait_s: float) -> None:
         """Fill the window so nobody is admitted for `wait_s` (the server's retry-after)."""

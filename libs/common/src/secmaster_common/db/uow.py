@@ -16,7 +16,6 @@ from secmaster_common.db.tables import inbox, outbox
 from secmaster_common.events.envelope import Envelope, Payload, envelope_json, new_envelope
 from secmaster_common.telemetry import trace_headers
 
-
 COPY_THRESHOLD = 64
 
 
