@@ -10,18 +10,6 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, HTTPException
 from faststream.kafka import KafkaBroker
-from secmaster_common.db.engine import make_engine
-from secmaster_common.db.uow import UnitOfWork
-from secmaster_common.events import (
-    EnrichmentRequested,
-    Envelope,
-    HoldingsSnapshotChunk,
-    InstrumentRecorded,
-    topics,
-)
-from secmaster_common.kafka import make_broker, subscription
-from secmaster_common.logging import configure_logging, get_logger
-from secmaster_common.runtime import ServiceRuntime, serve
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from enrichment.adapters import cache
@@ -36,6 +24,18 @@ from enrichment.service import (
 )
 from enrichment.settings import EnrichmentSettings
 from enrichment.wiring import SERVICE, build_client, cache_policy, database_dsn
+from secmaster_common.db.engine import make_engine
+from secmaster_common.db.uow import UnitOfWork
+from secmaster_common.events import (
+    EnrichmentRequested,
+    Envelope,
+    HoldingsSnapshotChunk,
+    InstrumentRecorded,
+    topics,
+)
+from secmaster_common.kafka import make_broker, subscription
+from secmaster_common.logging import configure_logging, get_logger
+from secmaster_common.runtime import ServiceRuntime, serve
 
 log = get_logger(__name__)
 

@@ -13,9 +13,6 @@ from typing import Annotated, Any, TypeVar
 
 import sqlalchemy as sa
 import typer
-from secmaster_common.breaker import CircuitOpenError
-from secmaster_common.db.engine import make_engine
-from secmaster_common.settings import redact
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -37,6 +34,9 @@ from enrichment.service import (
 )
 from enrichment.settings import EnrichmentSettings
 from enrichment.wiring import SERVICE, build_client, cache_policy, database_dsn
+from secmaster_common.breaker import CircuitOpenError
+from secmaster_common.db.engine import make_engine
+from secmaster_common.settings import redact
 
 figi_app = typer.Typer(
     name="figi",

@@ -7,15 +7,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
-from secmaster_common.breaker import CircuitOpenError
-from secmaster_common.db.uow import UnitOfWork, outbox_row
-from secmaster_common.events import IdType, SecurityMapped
-from secmaster_common.events.envelope import new_envelope
-from secmaster_common.logging import get_logger
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from enrichment.adapters import cache
@@ -27,6 +23,11 @@ from enrichment.domain.mapping import (
     MappingStatus,
     filters_from_key,
 )
+from secmaster_common.breaker import CircuitOpenError
+from secmaster_common.db.uow import UnitOfWork, outbox_row
+from secmaster_common.events import IdType, SecurityMapped
+from secmaster_common.events.envelope import new_envelope
+from secmaster_common.logging import get_logger
 
 PRODUCER = "enrichment"
 log = get_logger(__name__)
@@ -43,8 +44,12 @@ _CONTRACT_ID_TYPES = {v: k for k, v in OPENFIGI_ID_TYPES.items()}
 _EVENT_ID_TYPES = frozenset(get_args(IdType))
 # Preference when a holding carries several identifiers: the most specific first.
 MAPPING_PREFERENCE = ("FIGI", "ISIN", "CUSIP", "SEDOL", "TICKER")
-# Cache lookups go to Postgres in chunks this big (one round trip each).
-LOOKUP_CHUNK = 10_000
+# Cache lookups go to Postgres in chunks this big (one round trip each); small enough that
+# converting a chunk never holds the event loop long while OpenFIGI batches are due.
+LOOKUP_CHUNK = 2_000
+
+# Transactions recording OpenFIGI answers at once (each holds one pooled connection).
+WRITERS = 3
 
 CacheKey = tuple[str, str, str]
 Progress = Callable[[str, int, int], None]
@@ -86,7 +91,7 @@ def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class IdentifierAnswer:
     """What we know about one job: from the cache (`cached`) or fresh from OpenFIGI."""
 
@@ -296,6 +301,70 @@ async def cached_answers(
     return found
 
 
+class _BatchFetcher:
+    """Sends request-sized batches to OpenFIGI as they are submitted (at most `concurrency`
+    in flight; the limiter decides when each leaves) and records each answered batch in
+    its own transaction, so answers are kept even if a later batch fails and database work
+    overlaps the rate limiter's waits."""
+
+    def __init__(
+        self,
+        *,
+        engine: AsyncEngine,
+        client: OpenFigiClient,
+        clock: Callable[[], dt.datetime],
+        correlation_id: str | None,
+        concurrency: int,
+        progress: Progress | None,
+    ) -> None:
+        self.engine = engine
+        self.client = client
+        self.clock = clock
+        self.correlation_id = correlation_id
+        self.progress = progress
+        self.answered: dict[MappingJob, MappingResult] = {}
+        self.submitted = 0
+        self._gate = asyncio.Semaphore(max(1, concurrency))
+        self._writes = asyncio.Semaphore(WRITERS)
+        self._tasks: list[asyncio.Future[None]] = []
+
+    def submit(self, batch: list[MappingJob]) -> None:
+        self.submitted += len(batch)
+        self._tasks.append(asyncio.ensure_future(self._run(batch)))
+
+    async def _run(self, batch: list[MappingJob]) -> None:
+        async with self._gate:
+            results = await self.client.map(batch)
+        # Recording happens outside the request gate (a slow write must not hold back the
+        # next request) and under its own small bound (the connection pool is shared with
+        # the limiter).
+        async with self._writes:
+            now = self.clock()
+            async with UnitOfWork(self.engine, producer=PRODUCER) as uow:
+                await record_results(
+                    uow=uow, results=results, today=now.date(), now=now,
+                    correlation_id=self.correlation_id,
+                )  # fmt: skip
+                await uow.commit()
+        self.answered.update((r.job, r) for r in results)
+        if self.progress is not None:
+            self.progress("openfigi", len(self.answered), self.submitted)
+
+    async def wait(self) -> dict[MappingJob, MappingResult]:
+        """Every submitted batch's results; the first failure cancels the rest and raises."""
+        try:
+            await asyncio.gather(*self._tasks)
+        except BaseException:
+            await self.cancel()
+            raise
+        return self.answered
+
+    async def cancel(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
 async def fetch_and_record(
     *,
     engine: AsyncEngine,
@@ -306,38 +375,17 @@ async def fetch_and_record(
     concurrency: int = 8,
     progress: Progress | None = None,
 ) -> dict[MappingJob, MappingResult]:
-    """Ask OpenFIGI about `jobs` one request-sized batch at a time and record each batch as
-    soon as it is answered, so answers are kept even if a later batch fails (and the
-    database work overlaps the rate limiter's waits). Raises what the client raises."""
+    """Ask OpenFIGI about `jobs` one request-sized batch at a time, recording each batch in
+    the cache as soon as it is answered. Raises what the client raises."""
+    fetcher = _BatchFetcher(
+        engine=engine, client=client, clock=clock, correlation_id=correlation_id,
+        concurrency=concurrency, progress=progress,
+    )  # fmt: skip
     unique = list(dict.fromkeys(jobs))
     size = client.batch_size
-    batches = [unique[i : i + size] for i in range(0, len(unique), size)]
-    gate = asyncio.Semaphore(max(1, concurrency))
-    answered: dict[MappingJob, MappingResult] = {}
-
-    async def run(batch: list[MappingJob]) -> None:
-        async with gate:
-            results = await client.map(batch)
-            now = clock()
-            async with UnitOfWork(engine, producer=PRODUCER) as uow:
-                await record_results(
-                    uow=uow, results=results, today=now.date(), now=now,
-                    correlation_id=correlation_id,
-                )  # fmt: skip
-                await uow.commit()
-        answered.update((r.job, r) for r in results)
-        if progress is not None:
-            progress("openfigi", len(answered), len(unique))
-
-    tasks = [asyncio.ensure_future(run(b)) for b in batches]
-    try:
-        await asyncio.gather(*tasks)
-    except BaseException:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        raise
-    return answered
+    for i in range(0, len(unique), size):
+        fetcher.submit(unique[i : i + size])
+    return await fetcher.wait()
 
 
 async def map_identifiers(
@@ -352,36 +400,56 @@ async def map_identifiers(
 ) -> list[IdentifierAnswer]:
     """Answer every job, the i-th answer for the i-th job: fresh cache rows first, the rest
     from OpenFIGI (recorded in the cache as they arrive; `error` answers are returned but
-    never cached). `concurrency` bounds the OpenFIGI batches in flight; the limiter alone
-    decides when each is sent."""
-    found = await cached_answers(engine=engine, jobs=jobs)
-    now = clock()
-    hits: dict[MappingJob, IdentifierAnswer] = {}
-    misses: list[MappingJob] = []
-    for job in dict.fromkeys(jobs):
-        row = found.get(cache_key(job))
-        if row is not None and row.is_fresh(
-            now, negative_ttl=policy.negative_ttl, positive_ttl=policy.positive_ttl
-        ):
-            hits[job] = IdentifierAnswer.from_cache(job, row)
-        else:
-            misses.append(job)
-    if progress is not None:
-        progress("cache", len(hits), len(hits) + len(misses))
-    fetched = (
-        await fetch_and_record(
-            engine=engine,
-            client=client,
-            jobs=misses,
-            clock=clock,
-            progress=progress,
-            concurrency=concurrency,
-        )  # fmt: skip
-        if misses
-        else {}
-    )
+    never cached).
+
+    The cache is read in chunks and every full batch of misses is sent at once, so the
+    lookups of later chunks overlap the rate limiter's waits. `concurrency` bounds the
+    OpenFIGI batches in flight; the limiter alone decides when each is sent.
+    """
+    keys = [cache_key(j) for j in jobs]
+    unique = dict(zip(keys, jobs, strict=True))
+    order = list(unique)
+    fetcher = _BatchFetcher(
+        engine=engine, client=client, clock=clock, correlation_id=None,
+        concurrency=concurrency, progress=progress,
+    )  # fmt: skip
+    hits: dict[CacheKey, IdentifierAnswer] = {}
+    pending: list[MappingJob] = []
+    size = client.batch_size
+    try:
+        async with engine.connect() as conn:
+            # A small first chunk gets the first requests out early.
+            bounds = [0, min(len(order), 500)]
+            while bounds[-1] < len(order):
+                bounds.append(min(len(order), bounds[-1] + LOOKUP_CHUNK))
+            for lo, hi in itertools.pairwise(bounds):
+                chunk = order[lo:hi]
+                found = await cache.current(conn, chunk)
+                # Commit so this connection holds no snapshot while batches are in flight.
+                await conn.commit()
+                now = clock()
+                for key in chunk:
+                    row = found.get(key)
+                    if row is not None and row.is_fresh(
+                        now, negative_ttl=policy.negative_ttl, positive_ttl=policy.positive_ttl
+                    ):
+                        hits[key] = IdentifierAnswer.from_cache(unique[key], row)
+                    else:
+                        pending.append(unique[key])
+                while len(pending) >= size:
+                    fetcher.submit(pending[:size])
+                    pending = pending[size:]
+        if pending:
+            fetcher.submit(pending)
+        if progress is not None:
+            progress("cache", len(hits), len(order))
+        fetched = await fetcher.wait()
+    except BaseException:
+        await fetcher.cancel()
+        raise
     return [
-        hits[job] if job in hits else IdentifierAnswer.from_result(fetched[job]) for job in jobs
+        hits[key] if key in hits else IdentifierAnswer.from_result(fetched[job])
+        for key, job in zip(keys, jobs, strict=True)
     ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pydantic import Field, SecretStr
+
 from secmaster_common.settings import CommonSettings
 
 

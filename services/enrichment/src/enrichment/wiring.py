@@ -6,14 +6,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 
-from secmaster_common.breaker import CircuitBreaker
-from secmaster_common.db.limiter import PostgresWindowLimiter
-from secmaster_common.services import app_dsn
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from enrichment.adapters.openfigi import OpenFigiClient, RetryPolicy
 from enrichment.service import CachePolicy
 from enrichment.settings import EnrichmentSettings
+from secmaster_common.breaker import CircuitBreaker
+from secmaster_common.db.limiter import PostgresWindowLimiter
+from secmaster_common.services import app_dsn
 
 SERVICE = "enrichment"
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from enrichment.domain import FigiListing
 from secmaster_emulators.openfigi import (
     OpenFigiSeed,

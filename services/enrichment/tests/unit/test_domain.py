@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+
 from enrichment.adapters.openfigi import listing_from_row
 from enrichment.domain import (
     MappingJob,

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from enrichment.adapters.openfigi import (
     OpenFigiClient,
     OpenFigiConfigurationError,

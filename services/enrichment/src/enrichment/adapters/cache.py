@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CachedMapping:
     id_type: str
     id_value: str
@@ -48,7 +48,8 @@ _COLUMNS = (
 
 
 def _row(r: Any) -> CachedMapping:
-    return CachedMapping(**dict(r._mapping))
+    # _COLUMNS lists the fields in declaration order; positional is ~2x faster on hits.
+    return CachedMapping(*r)
 
 
 async def current(

@@ -18,10 +18,10 @@ from typing import Any, Literal
 import httpx
 import stamina
 import structlog
-from secmaster_common.breaker import CircuitBreaker
-from secmaster_common.limiter import RateLimiter, WindowLimiter
 
 from enrichment.domain import FigiListing, MappingJob, MappingResult
+from secmaster_common.breaker import CircuitBreaker
+from secmaster_common.limiter import RateLimiter, WindowLimiter
 
 DEFAULT_BASE_URL = "https://api.openfigi.com"
 API_KEY_HEADER = "X-OPENFIGI-APIKEY"
