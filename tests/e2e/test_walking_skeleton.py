@@ -12,13 +12,13 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer
 from sqlalchemy.engine import make_url
 
 from secmaster import demo_data
 from secmaster.demo import publish_definition, run_demo, upload_holdings, wait_for_levels
 from secmaster_common.events import topics
 from secmaster_common.sandbox import synthetic_day
+from secmaster_common.testing.kafka import header_map, read_records
 
 pytestmark = pytest.mark.e2e
 
@@ -58,26 +58,8 @@ def test_holdings_file_becomes_index_levels(stack_factory: Any) -> None:
 
 
 async def _count_topic(bootstrap: str, topic: str) -> tuple[int, Counter[str]]:
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
-    )
-    await consumer.start()
-    total, ids = 0, Counter[str]()
-    try:
-        idle = 0
-        while idle < 3:
-            batch = await consumer.getmany(timeout_ms=500)
-            if not batch:
-                idle += 1
-                continue
-            idle = 0
-            for records in batch.values():
-                for rec in records:
-                    total += 1
-                    ids[dict(rec.headers)["event_id"].decode()] += 1
-    finally:
-        await consumer.stop()
-    return total, ids
+    records = await read_records(bootstrap, topic)
+    return len(records), Counter(header_map(r)["event_id"] for r in records)
 
 
 async def _scalar(dsn: str, sql: str) -> int:

@@ -16,8 +16,11 @@ from faststream.kafka import KafkaBroker
 from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from secmaster_common.db.engine import make_engine
 from secmaster_common.db.relay import OutboxRelay, make_relay_producer
-from secmaster_common.logging import get_logger
+from secmaster_common.kafka import make_broker
+from secmaster_common.logging import configure_logging, get_logger
+from secmaster_common.services import service_dsn
 from secmaster_common.settings import CommonSettings
 
 log = get_logger(__name__)
@@ -38,8 +41,17 @@ async def record_consumer_lag(service: str, broker: KafkaBroker) -> int:
         consumer = getattr(sub, "consumer", None)
         if consumer is None:
             continue
-        for tp in consumer.assignment():
-            high = consumer.highwater(tp)
+        assigned = list(consumer.assignment())
+        if not assigned:
+            continue
+        try:
+            # Asked of the broker now: the consumer's own highwater is only as fresh as its
+            # last fetch, which a long-running handler delays.
+            ends = await asyncio.wait_for(consumer.end_offsets(assigned), timeout=2.0)
+        except Exception:
+            continue
+        for tp in assigned:
+            high = ends.get(tp)
             if high is None:
                 continue
             try:
@@ -65,6 +77,24 @@ class ServiceRuntime:
     background: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
     relay: OutboxRelay | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @classmethod
+    def create(cls, name: str, settings: CommonSettings) -> ServiceRuntime:
+        """Logging, the engine (as the service's app role, bound to its schema) and the
+        broker for service `name`: what every service's `bootstrap()` starts with."""
+        configure_logging(service=name, level=settings.log_level, json=settings.log_json)
+        return cls(
+            name=name,
+            settings=settings,
+            engine=make_engine(service_dsn(settings, name), schema=name),
+            broker=make_broker(settings, client_id=name),
+            topic_prefix=settings.topic_prefix,
+        )
+
+    def wake_relay(self) -> None:
+        """Publish the outbox now (after a commit) rather than at the next poll."""
+        if self.relay is not None:
+            self.relay.wake()
 
     def build_http(self, *routers: Any) -> FastAPI:
         @contextlib.asynccontextmanager

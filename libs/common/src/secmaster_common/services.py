@@ -9,7 +9,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 from secmaster_common.db.migrations import upgrade
-from secmaster_common.settings import role_dsn
+from secmaster_common.settings import CommonSettings, role_dsn
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,17 @@ async def migrate_all(base_dsn: str, *, only: list[str] | None = None) -> list[s
         )
         done.append(svc.name)
     return done
+
+
+def service_dsn(settings: CommonSettings, service: str) -> str:
+    """The DSN `service` runs with: its `<SERVICE>_DATABASE_URL` setting when set, else
+    `DATABASE_URL` with the service's app role swapped in."""
+    explicit = getattr(settings, f"{service}_database_url", None)
+    return app_dsn(
+        explicit.get_secret_value() if explicit is not None else None,
+        settings.database_url.get_secret_value(),
+        service,
+    )
 
 
 def app_dsn(settings_dsn: str | None, base_dsn: str, service: str) -> str:

@@ -3,12 +3,10 @@ inbox makes a redelivered event a no-op. Over the real broker and Postgres."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import uuid
 
 import pytest
-from aiokafka import AIOKafkaConsumer
 
 from secmaster_common.db.engine import make_engine
 from secmaster_common.db.relay import OutboxRelay, make_relay_producer
@@ -16,6 +14,7 @@ from secmaster_common.db.uow import UnitOfWork
 from secmaster_common.events import Envelope, RefreshPrices, topics
 from secmaster_common.kafka import ensure_topics
 from secmaster_common.services import service_role_dsn
+from secmaster_common.testing.kafka import header_map, read_records
 
 pytestmark = pytest.mark.integration
 
@@ -54,24 +53,13 @@ async def test_outbox_rows_commit_with_the_transaction_and_relay_publishes_them_
         await producer.stop()
         await engine.dispose()
 
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=kafka_bootstrap, auto_offset_reset="earliest"
-    )
-    await consumer.start()
-    got = []
-    try:
-        deadline = asyncio.get_running_loop().time() + 15
-        while len(got) < 3 and asyncio.get_running_loop().time() < deadline:
-            for records in (await consumer.getmany(timeout_ms=500)).values():
-                got.extend(records)
-    finally:
-        await consumer.stop()
+    got = await read_records(kafka_bootstrap, topic)
     assert len(got) == 3
     by_key = {r.key.decode(): r for r in got}
     assert sorted(by_key) == ["AAA", "BBB", "CCC"]
     for env in sent:
         record = by_key[env.payload.symbols[0]]
-        headers = {k: v.decode() for k, v in record.headers}
+        headers = header_map(record)
         assert headers["event_id"] == str(env.event_id)
         assert headers["event_type"] == "pricing.refresh_requested"
         decoded = Envelope[RefreshPrices].model_validate_json(record.value)

@@ -19,7 +19,6 @@ from indexer.chart import ChartSeries, rebased, render_svg
 from indexer.domain.definition import IndexDefinition
 from indexer.service import PRODUCER, recompute_pending
 from indexer.settings import IndexerSettings
-from secmaster_common.db.engine import make_engine
 from secmaster_common.db.uow import UnitOfWork
 from secmaster_common.events import (
     BarsPublished,
@@ -30,10 +29,9 @@ from secmaster_common.events import (
     SecurityMapped,
     topics,
 )
-from secmaster_common.kafka import PoisonMessage, make_broker, subscription
-from secmaster_common.logging import configure_logging, get_logger
+from secmaster_common.kafka import PoisonMessage, subscription
+from secmaster_common.logging import get_logger
 from secmaster_common.runtime import ServiceRuntime, serve
-from secmaster_common.services import app_dsn
 
 SERVICE = "indexer"
 log = get_logger(__name__)
@@ -131,8 +129,7 @@ def recompute_worker(
 
 
 def _wake(runtime: ServiceRuntime) -> None:
-    if runtime.relay is not None:
-        runtime.relay.wake()
+    runtime.wake_relay()
 
 
 async def _series(engine: AsyncEngine, index_id: str, **window: Any) -> list[dict[str, Any]]:
@@ -264,22 +261,9 @@ def build_router(engine: AsyncEngine) -> APIRouter:
 
 def bootstrap(settings: IndexerSettings | None = None) -> FastAPI:
     settings = settings or IndexerSettings()
-    configure_logging(service=SERVICE, level=settings.log_level, json=settings.log_json)
-    dsn = app_dsn(
-        settings.indexer_database_url.get_secret_value() if settings.indexer_database_url else None,
-        settings.database_url.get_secret_value(),
-        SERVICE,
-    )
-    broker = make_broker(settings, client_id=SERVICE)
-    runtime = ServiceRuntime(
-        name=SERVICE,
-        settings=settings,
-        engine=make_engine(dsn, schema=SERVICE),
-        broker=broker,
-        topic_prefix=settings.topic_prefix,
-    )
+    runtime = ServiceRuntime.create(SERVICE, settings)
     wake = asyncio.Event()
-    register_handlers(broker, runtime, settings, wake)
+    register_handlers(runtime.broker, runtime, settings, wake)
     runtime.background.append(recompute_worker(runtime, settings, wake))
     return runtime.build_http(build_router(runtime.engine))
 

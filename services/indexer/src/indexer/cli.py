@@ -39,7 +39,7 @@ from indexer.settings import IndexerSettings
 from secmaster_common.db.engine import make_engine
 from secmaster_common.db.uow import UnitOfWork
 from secmaster_common.events import IndexDefinitionPublished, envelope_json, new_envelope, topics
-from secmaster_common.services import app_dsn
+from secmaster_common.services import service_dsn
 from secmaster_common.settings import redact
 
 __all__ = ["index_app", "register"]
@@ -284,11 +284,7 @@ def risk_command(
 
 def _engine() -> AsyncEngine:
     settings = IndexerSettings()
-    dsn = app_dsn(
-        settings.indexer_database_url.get_secret_value() if settings.indexer_database_url else None,
-        settings.database_url.get_secret_value(),
-        "indexer",
-    )
+    dsn = service_dsn(settings, "indexer")
     return make_engine(dsn, schema="indexer", pool_size=1)
 
 

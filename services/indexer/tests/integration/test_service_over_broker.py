@@ -4,13 +4,12 @@ published on their topics become levels on indexes.levels.v1, each input applied
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 
 from indexer.app import bootstrap
 from indexer.settings import IndexerSettings
@@ -22,6 +21,7 @@ from secmaster_common.events import (
     topics,
 )
 from secmaster_common.kafka import ensure_topics
+from secmaster_common.testing.kafka import read_envelopes
 
 from .conftest import DAYS, Indexer, bars, definition, walk
 
@@ -42,23 +42,6 @@ async def _send(bootstrap_servers: str, prefix: str, items: list[tuple[Payload, 
             )
     finally:
         await producer.stop()
-
-
-async def _read(bootstrap_servers: str, topic: str) -> list[dict[str, Any]]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        partition = TopicPartition(topic, 0)
-        consumer.assign([partition])
-        await consumer.seek_to_beginning(partition)
-        end = (await consumer.end_offsets([partition]))[partition]
-        out: list[dict[str, Any]] = []
-        while await consumer.position(partition) < end:
-            for records in (await consumer.getmany(timeout_ms=1000)).values():
-                out += [json.loads(r.value) for r in records]
-        return out
-    finally:
-        await consumer.stop()
 
 
 async def test_definition_and_bars_on_topics_become_published_levels(
@@ -91,11 +74,11 @@ async def test_definition_and_bars_on_topics_become_published_levels(
         published: list[dict[str, Any]] = []
         while time.monotonic() < deadline and not published:
             await asyncio.sleep(0.5)
-            published = await _read(kafka_bootstrap, levels_topic)
+            published = await read_envelopes(kafka_bootstrap, levels_topic)
         # The same bars again (a redelivery with a new event id) change nothing.
         await _send(kafka_bootstrap, unique_prefix, [(bars("X", DAYS, x), "X")])
         await asyncio.sleep(2.0)
-        published = await _read(kafka_bootstrap, levels_topic)
+        published = await read_envelopes(kafka_bootstrap, levels_topic)
     finally:
         await runtime.stop()
 

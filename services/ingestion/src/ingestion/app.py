@@ -19,12 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ingestion.parsers.errors import InputFileError
 from ingestion.service import ingest_file, record_submitted
 from ingestion.settings import IngestionSettings
-from secmaster_common.db.engine import make_engine
 from secmaster_common.events import Envelope, InstrumentSubmitted, topics
-from secmaster_common.kafka import make_broker, subscription
-from secmaster_common.logging import configure_logging, get_logger
+from secmaster_common.kafka import subscription
+from secmaster_common.logging import get_logger
 from secmaster_common.runtime import ServiceRuntime, serve
-from secmaster_common.services import app_dsn
 
 SERVICE = "ingestion"
 log = get_logger(__name__)
@@ -53,8 +51,7 @@ async def ingest_path(
         chunk_size=settings.ingestion_chunk_size,
         source=source,
     )
-    if runtime.relay is not None:
-        runtime.relay.wake()
+    runtime.wake_relay()
     return summary.as_dict()
 
 
@@ -142,28 +139,10 @@ async def watch_drop_folder(runtime: ServiceRuntime, settings: IngestionSettings
 
 def bootstrap(settings: IngestionSettings | None = None) -> FastAPI:
     settings = settings or IngestionSettings()
-    configure_logging(service=SERVICE, level=settings.log_level, json=settings.log_json)
-    dsn = app_dsn(
-        settings.ingestion_database_url.get_secret_value()
-        if settings.ingestion_database_url
-        else None,
-        settings.database_url.get_secret_value(),
-        SERVICE,
+    runtime = ServiceRuntime.create(SERVICE, settings)
+    register_handlers(
+        runtime.broker, engine=runtime.engine, settings=settings, on_published=runtime.wake_relay
     )
-    broker = make_broker(settings, client_id=SERVICE)
-    runtime = ServiceRuntime(
-        name=SERVICE,
-        settings=settings,
-        engine=make_engine(dsn, schema=SERVICE),
-        broker=broker,
-        topic_prefix=settings.topic_prefix,
-    )
-
-    def wake_relay() -> None:
-        if runtime.relay is not None:
-            runtime.relay.wake()
-
-    register_handlers(broker, engine=runtime.engine, settings=settings, on_published=wake_relay)
     runtime.background.append(lambda: watch_drop_folder(runtime, settings))
     app: FastAPI = runtime.build_http(build_router(runtime, settings))
     return app

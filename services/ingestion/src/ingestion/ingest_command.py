@@ -30,7 +30,7 @@ from ingestion.settings import IngestionSettings
 from ingestion.summary import IngestSummary
 from secmaster_common.db.engine import make_engine
 from secmaster_common.db.relay import drain_outbox
-from secmaster_common.services import app_dsn
+from secmaster_common.services import service_dsn
 from secmaster_common.settings import redact
 
 EXIT_BAD_INPUT = 2
@@ -107,13 +107,7 @@ async def run_ingest(
             readable.append(path)
     if not readable:
         return run
-    dsn = app_dsn(
-        settings.ingestion_database_url.get_secret_value()
-        if settings.ingestion_database_url
-        else None,
-        settings.database_url.get_secret_value(),
-        "ingestion",
-    )
+    dsn = service_dsn(settings, "ingestion")
     engine = make_engine(dsn, schema="ingestion", pool_size=2)
     try:
         try:

@@ -3,14 +3,12 @@ outbox relay run to empty, and a reader that counts what reached a topic."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from secmaster_common.db.engine import make_engine
@@ -18,6 +16,7 @@ from secmaster_common.db.relay import drain_outbox
 from secmaster_common.events import topics
 from secmaster_common.kafka import ensure_topics
 from secmaster_common.services import service_role_dsn
+from secmaster_common.testing.kafka import read_envelopes as read_topic
 
 
 @dataclass
@@ -74,34 +73,6 @@ def publish(engine: AsyncEngine, test_topics: Topics) -> Callable[[], Awaitable[
         )
 
     return run
-
-
-async def read_topic(bootstrap: str, topic: str) -> list[dict[str, Any]]:
-    """Every message now on `topic` (all partitions, from the start to the end offsets), as
-    decoded envelopes with the Kafka key added under `_key`."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        if not partitions:
-            await consumer.force_metadata_update()
-            partitions = [
-                TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()
-            ]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        out: list[dict[str, Any]] = []
-        while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
-            batch = await consumer.getmany(timeout_ms=1000)
-            for records in batch.values():
-                for record in records:
-                    envelope = json.loads(record.value)
-                    envelope["_key"] = record.key.decode() if record.key else None
-                    out.append(envelope)
-        return out
-    finally:
-        await consumer.stop()
 
 
 @dataclass(frozen=True)

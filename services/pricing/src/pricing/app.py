@@ -28,12 +28,10 @@ from pricing.service import (
     refresh_members,
 )
 from pricing.settings import PricingSettings
-from secmaster_common.db.engine import make_engine
 from secmaster_common.events import Envelope, RefreshPrices, SecurityMapped, topics
-from secmaster_common.kafka import make_broker, subscription
-from secmaster_common.logging import configure_logging, get_logger
+from secmaster_common.kafka import subscription
+from secmaster_common.logging import get_logger
 from secmaster_common.runtime import ServiceRuntime, serve
-from secmaster_common.services import app_dsn
 
 SERVICE = "pricing"
 log = get_logger(__name__)
@@ -86,8 +84,7 @@ def register_handlers(
                 now=dt.datetime.now(dt.UTC),
                 correlation_id=env.correlation_id,
             )
-        if runtime.relay is not None:
-            runtime.relay.wake()
+        runtime.wake_relay()
 
     @sub(topics.PRICING_REFRESH_REQUESTED)
     async def on_refresh(env: Envelope[RefreshPrices]) -> None:
@@ -105,8 +102,7 @@ def register_handlers(
             fundamentals=fundamentals,
             claim=(SERVICE, env.event_id, topics.PRICING_REFRESH_REQUESTED),
         )
-        if runtime.relay is not None:
-            runtime.relay.wake()
+        runtime.wake_relay()
 
 
 def build_router(runtime: ServiceRuntime) -> APIRouter:
@@ -200,24 +196,11 @@ def scheduled_refresh(
 
 def bootstrap(settings: PricingSettings | None = None) -> FastAPI:
     settings = settings or PricingSettings()
-    configure_logging(service=SERVICE, level=settings.log_level, json=settings.log_json)
-    dsn = app_dsn(
-        settings.pricing_database_url.get_secret_value() if settings.pricing_database_url else None,
-        settings.database_url.get_secret_value(),
-        SERVICE,
-    )
-    broker = make_broker(settings, client_id=SERVICE)
-    runtime = ServiceRuntime(
-        name=SERVICE,
-        settings=settings,
-        engine=make_engine(dsn, schema=SERVICE),
-        broker=broker,
-        topic_prefix=settings.topic_prefix,
-    )
+    runtime = ServiceRuntime.create(SERVICE, settings)
     http = httpx.AsyncClient(timeout=30.0)
     chain = build_chain(settings, http)
     fundamentals = build_fundamentals(settings, http)
-    register_handlers(broker, runtime, settings, chain, fundamentals)
+    register_handlers(runtime.broker, runtime, settings, chain, fundamentals)
     if settings.pricing_schedule_enabled:
         runtime.background.append(scheduled_refresh(runtime, settings, chain, fundamentals))
     return runtime.build_http(build_router(runtime))

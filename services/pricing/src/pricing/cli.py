@@ -158,18 +158,14 @@ async def _refresh(
     from pricing.settings import PricingSettings
     from secmaster_common.db.engine import make_engine
     from secmaster_common.db.relay import drain_outbox
-    from secmaster_common.services import app_dsn
+    from secmaster_common.services import service_dsn
 
     settings = PricingSettings()
     default_start, default_end = history_range(settings)
     first, last = start or default_start, end or default_end
     if first > last:
         raise typer.BadParameter(f"--start {first} is after --end {last}", param_hint="--start")
-    dsn = app_dsn(
-        settings.pricing_database_url.get_secret_value() if settings.pricing_database_url else None,
-        settings.database_url.get_secret_value(),
-        "pricing",
-    )
+    dsn = service_dsn(settings, "pricing")
     engine = make_engine(dsn, schema="pricing")
     try:
         async with engine.connect() as conn:

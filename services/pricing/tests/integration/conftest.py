@@ -4,7 +4,6 @@ the broker, and a reader of what reached a topic."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -12,7 +11,6 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pricing.adapters import store
@@ -21,6 +19,7 @@ from secmaster_common.db.relay import drain_outbox
 from secmaster_common.events import topics
 from secmaster_common.kafka import ensure_topics
 from secmaster_common.services import service_role_dsn
+from secmaster_common.testing.kafka import read_envelopes as read_topic
 from secmaster_emulators.openfigi import serve_in_thread
 from secmaster_emulators.providers import create_app
 
@@ -132,29 +131,6 @@ def publish(engine: AsyncEngine, test_topics: Topics) -> Callable[[], Awaitable[
         )
 
     return run
-
-
-async def read_topic(bootstrap: str, topic: str) -> list[dict[str, Any]]:
-    """Every message now on `topic`, decoded, with the Kafka key under `_key`."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        await consumer.topics()  # fetches fresh metadata, so the partitions are known
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        out: list[dict[str, Any]] = []
-        while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
-            batch = await consumer.getmany(timeout_ms=1000)
-            for records in batch.values():
-                for record in records:
-                    envelope = json.loads(record.value)
-                    envelope["_key"] = record.key.decode() if record.key else None
-                    out.append(envelope)
-        return out
-    finally:
-        await consumer.stop()
 
 
 @pytest.fixture

@@ -1,30 +1,25 @@
 """A window rate limiter whose budget is shared by every process through Postgres.
 
-Each admission is a row; a caller takes a transaction-scoped advisory lock on the
-budget, reads the N-th most recent anchor, and is admitted only if it is at least
-T seconds old (by the database clock, the one clock all replicas share).
+Each admission is a row; an admitting transaction takes an advisory lock on the budget,
+reads the N most recent anchors and admits as many waiters as the window has room for
+(by the database clock, the one clock all replicas share).
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import time
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from secmaster_common.db.tables import rate_limit_admissions as adm
-
-
-async def _db_now(conn: AsyncConnection) -> datetime:
-    now = await conn.scalar(sa.select(sa.func.clock_timestamp()))
-    assert isinstance(now, datetime)
-    return now
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +27,20 @@ class _Admission:
     row_id: int
     db_now: datetime  # the database clock when it was granted
     local_before: float  # time.monotonic() just before that clock was read
+
+
+@dataclass(frozen=True, slots=True)
+class _Waiter:
+    in_flight: bool
+    granted: asyncio.Future[_Admission]
+
+
+def room_in_window(recent: Sequence[datetime], *, now: datetime, span: timedelta, n: int) -> int:
+    """How many admissions fit at `now` given the `n` most recent anchors (newest first):
+    the j-th new one needs the (n-j+1)-th most recent to be at least `span` old, so the
+    room is `n` less the anchors still inside the window (in-flight ones are in the future
+    and always inside)."""
+    return n - sum(1 for at in recent[:n] if at + span > now)
 
 
 class PostgresWindowLimiter:
@@ -44,6 +53,11 @@ class PostgresWindowLimiter:
     a busy event loop, but it is never later than the answer. While a request is in flight
     its row is dated `in_flight_cap_s` in the future, so it counts in every window until it
     is answered (or until the cap, if its process died mid-request).
+
+    Waiters of one process are admitted together: one transaction (one advisory lock, one
+    read of the recent anchors, one multi-row insert) grants every waiter the window has
+    room for, in arrival order. Admitting a burst one transaction at a time spreads it over
+    as many round trips, and that spread is carried into every later window.
     """
 
     def __init__(
@@ -70,51 +84,108 @@ class PostgresWindowLimiter:
         # Admissions are kept this long (for audit and tests), then pruned.
         self.retain = timedelta(seconds=max(retain_s, 2 * (window_s + margin_s)))
         self._lock_key = zlib.crc32(f"ratelimit:{budget}".encode())
-        self._local = asyncio.Lock()
+        self._waiting: collections.deque[_Waiter] = collections.deque()
+        self._admitter: asyncio.Task[None] | None = None
 
-    async def _try_admit(self, *, in_flight: bool) -> tuple[float, _Admission | None]:
-        """Admit now and return (0, the admission), or (seconds to wait, None)."""
+    async def _try_admit(self, in_flight: Sequence[bool]) -> tuple[float, list[_Admission]]:
+        """Admit the first waiters that fit now (one flag each: in flight or not). Returns
+        (0, their admissions), or (seconds to wait before the next try, [])."""
         span = timedelta(seconds=self.window_s + self.margin_s)
-        # Read before the database clock is: `db_now + (monotonic() - local_before)` is
-        # then never earlier than the real database time (see `admission`).
-        local_before = time.monotonic()
         async with self.engine.connect() as conn, conn.begin():
             await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(self._lock_key)))
-            now = await _db_now(conn)
-            nth: datetime | None = await conn.scalar(
-                sa.select(adm.c.admitted_at)
-                .where(adm.c.budget == self.budget)
-                .order_by(adm.c.admitted_at.desc())
-                .offset(self.max_calls - 1)
-                .limit(1)
-            )
-            if nth is not None and nth + span > now:
+            # A statement after the lock's: its snapshot sees every admission committed
+            # before we got the lock. Read just before the clock, so that
+            # `db_now + (monotonic() - local_before)` is never earlier than the real
+            # database time (see `admission`), and as close to it as we can be.
+            local_before = time.monotonic()
+            now, newest = (
+                await conn.execute(
+                    sa.text(
+                        "SELECT clock_timestamp(), ARRAY(SELECT admitted_at "
+                        "FROM rate_limit_admissions WHERE budget = :budget "
+                        "ORDER BY admitted_at DESC LIMIT :n)"
+                    ),
+                    {"budget": self.budget, "n": self.max_calls},
+                )
+            ).one()
+            assert isinstance(now, datetime)
+            recent: list[datetime] = list(newest)
+            room = room_in_window(recent, now=now, span=span, n=self.max_calls)
+            if room <= 0:
+                nth = recent[self.max_calls - 1]
                 wait = (nth + span - now).total_seconds()
                 if nth > now:
                     # The N-th most recent request is still in flight: its answer (which
                     # fixes the real wait) may come any moment, so look again soon.
                     wait = min(wait, self.poll_s)
-                return wait, None
-            anchor = now + timedelta(seconds=self.in_flight_cap_s) if in_flight else now
-            row_id = await conn.scalar(
-                sa.insert(adm).values(budget=self.budget, admitted_at=anchor).returning(adm.c.id)
-            )
+                return max(wait, 0.0), []
+            flags = in_flight[:room]
+            future = now + timedelta(seconds=self.in_flight_cap_s)
+            inserted = (
+                await conn.execute(
+                    sa.insert(adm)
+                    .values(
+                        [
+                            {"budget": self.budget, "admitted_at": future if f else now}
+                            for f in flags
+                        ]
+                    )
+                    .returning(adm.c.id, adm.c.admitted_at)
+                )
+            ).all()
             # Rows older than the window can never matter again; prune what is past retention.
             await conn.execute(
                 sa.delete(adm).where(
                     adm.c.budget == self.budget, adm.c.admitted_at < now - self.retain
                 )
             )
-            return 0.0, _Admission(int(row_id), now, local_before)
+        # Hand each waiter a row of its own kind (in flight: dated in the future).
+        rows = {
+            True: [i for i, at in inserted if at > now],
+            False: [i for i, at in inserted if at <= now],
+        }
+        return 0.0, [_Admission(int(rows[f].pop()), now, local_before) for f in flags]
+
+    async def _admit_waiting(self) -> None:
+        """Runs while this process has waiters: grants them in batches, oldest first."""
+        while True:
+            batch = [w for w in self._waiting if not w.granted.done()]
+            self._waiting = collections.deque(batch)
+            if not batch:
+                return
+            try:
+                wait, granted = await self._try_admit([w.in_flight for w in batch])
+            except Exception as exc:
+                # Every waiter of this process would meet the same database: fail them
+                # all now rather than leave some without an admitter.
+                for w in self._waiting:
+                    if not w.granted.done():
+                        w.granted.set_exception(exc)
+                self._waiting.clear()
+                return
+            except asyncio.CancelledError:
+                for w in self._waiting:
+                    w.granted.cancel()
+                self._waiting.clear()
+                raise
+            for waiter, admission in zip(batch, granted, strict=False):
+                self._waiting.popleft()
+                if waiter.granted.done():
+                    # Cancelled during the transaction: nothing was sent, so the row
+                    # stands for a request made now, not for one in flight.
+                    if waiter.in_flight:
+                        await self._anchor(admission.row_id, admission.db_now)
+                else:
+                    waiter.granted.set_result(admission)
+            if not granted:
+                await asyncio.sleep(wait)
 
     async def _admit(self, *, in_flight: bool) -> _Admission:
-        # One waiter per process at a time keeps the lock table quiet; FIFO within it.
-        async with self._local:
-            while True:
-                wait, admission = await self._try_admit(in_flight=in_flight)
-                if admission is not None:
-                    return admission
-                await asyncio.sleep(wait)
+        waiter = _Waiter(in_flight, asyncio.get_running_loop().create_future())
+        self._waiting.append(waiter)
+        if self._admitter is None or self._admitter.done():
+            self._admitter = asyncio.ensure_future(self._admit_waiting())
+        return await waiter.granted
 
     async def acquire(self) -> None:
         await self._admit(in_flight=False)
@@ -145,7 +216,8 @@ class PostgresWindowLimiter:
         """Fill the window so nobody is admitted for `wait_s` (the server's retry-after)."""
         async with self.engine.connect() as conn, conn.begin():
             await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(self._lock_key)))
-            now = await _db_now(conn)
+            now = await conn.scalar(sa.select(sa.func.clock_timestamp()))
+            assert isinstance(now, datetime)
             at = now + timedelta(seconds=wait_s - self.window_s - self.margin_s)
             await conn.execute(
                 sa.insert(adm), [{"budget": self.budget, "admitted_at": at}] * self.max_calls
