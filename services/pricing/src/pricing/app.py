@@ -9,7 +9,6 @@ import datetime as dt
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-import httpx
 from fastapi import APIRouter, FastAPI, HTTPException
 from faststream.kafka import KafkaBroker
 
@@ -29,6 +28,7 @@ from pricing.service import (
 )
 from pricing.settings import PricingSettings
 from secmaster_common.events import Envelope, RefreshPrices, SecurityMapped, topics
+from secmaster_common.http import instrumented_client
 from secmaster_common.kafka import subscription
 from secmaster_common.logging import get_logger
 from secmaster_common.runtime import ServiceRuntime, serve
@@ -197,7 +197,7 @@ def scheduled_refresh(
 def bootstrap(settings: PricingSettings | None = None) -> FastAPI:
     settings = settings or PricingSettings()
     runtime = ServiceRuntime.create(SERVICE, settings)
-    http = httpx.AsyncClient(timeout=30.0)
+    http = instrumented_client(SERVICE)
     chain = build_chain(settings, http)
     fundamentals = build_fundamentals(settings, http)
     register_handlers(runtime.broker, runtime, settings, chain, fundamentals)
