@@ -48,8 +48,14 @@ lint: install
 typecheck: install
 	$(UV) run mypy libs/common/src services/*/src/*/domain
 
-bench: install
-	$(UV) run python bench/indexer/run.py
+# Each benchmark prints JSON with its ratios against baselines measured in the same run.
+# Sizes are the issues' (minutes each); pass e.g. ARGS=--scale to a single one by hand.
+bench: uv
+	$(UV) sync --frozen --all-packages --group bench
+	$(UV) run --group bench python bench/indexer/run.py
+	$(UV) run --group bench python bench/pricing/run.py
+	$(UV) run --group bench python bench/enrichment/run.py
+	$(UV) run --group bench python bench/ingestion/run.py
 
 clean:
 	rm -rf .secmaster .pytest_cache .mypy_cache .ruff_cache

@@ -1,5 +1,6 @@
 """One guarded GET for every HTTP provider: limiter, circuit breaker, timeout, and the
-mapping of transport errors, 429s and 5xx to the domain's typed failures."""
+mapping of transport errors, 429s and 5xx to the domain's typed failures; and the base
+every HTTP adapter is built on."""
 
 from __future__ import annotations
 
@@ -40,6 +41,12 @@ class CombinedLimiter:
 
 def window(max_calls: int, window_s: float) -> WindowLimiter:
     return WindowLimiter(max_calls, window_s, margin_s=WINDOW_MARGIN_S)
+
+
+def published_limiter(limits: Sequence[tuple[int, float]]) -> RateLimiter:
+    """A limiter keeping every published "N calls per window" limit at once."""
+    windows = [window(*limit) for limit in limits]
+    return windows[0] if len(windows) == 1 else CombinedLimiter(windows)
 
 
 def retry_after_s(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
@@ -129,6 +136,41 @@ class GuardedHttp:
 
 def default_breaker(provider: str) -> CircuitBreaker:
     return CircuitBreaker(f"pricing.{provider}", failure_threshold=5, reset_timeout_s=30.0)
+
+
+def status_error(
+    provider: str, response: httpx.Response, detail: str | None = None
+) -> ProviderError:
+    """The failure for a 4xx answer the provider explained in no typed way."""
+    suffix = "" if detail is None else f": {detail}"
+    return ProviderError(
+        provider, f"HTTP {response.status_code}{suffix}", status=response.status_code
+    )
+
+
+class HttpProvider:
+    """What every HTTP adapter holds: its base URL without a trailing slash and one
+    GuardedHttp. Subclasses set `name` and `published_limits`; the latter become the
+    limiter unless the caller gives one (a limiter shared across replicas, say)."""
+
+    name: str
+    published_limits: tuple[tuple[int, float], ...]
+
+    def __init__(
+        self,
+        *,
+        client: httpx.AsyncClient,
+        base_url: str,
+        limiter: RateLimiter | None,
+        breaker: CircuitBreaker | None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._http = GuardedHttp(
+            provider=self.name,
+            client=client,
+            limiter=limiter if limiter is not None else published_limiter(self.published_limits),
+            breaker=breaker or default_breaker(self.name),
+        )
 
 
 def json_body(response: httpx.Response, provider: str) -> Any:

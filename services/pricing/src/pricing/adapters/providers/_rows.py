@@ -1,11 +1,13 @@
 """Turning one provider row (numbers possibly strings or nulls) into a PriceBar, or into a
-SkippedRow saying why not, plus the date-range chunking several providers need."""
+SkippedRow saying why not, the series' FetchResult, plus the date-range chunking several
+providers need."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from pricing.domain.bars import (
     ActionType,
@@ -13,9 +15,25 @@ from pricing.domain.bars import (
     FetchResult,
     Interval,
     PriceBar,
+    PriceBasis,
     SkippedRow,
 )
-from pricing.domain.timestamps import parse_number
+from pricing.domain.timestamps import daily_trading_date, local_date, parse_number
+
+
+@dataclass(frozen=True, slots=True)
+class OhlcvKeys:
+    """The keys one provider's row keeps its open, high, low, close and volume under."""
+
+    open: str
+    high: str
+    low: str
+    close: str
+    volume: str
+
+
+LETTER_KEYS = OhlcvKeys("o", "h", "l", "c", "v")  # Alpaca, Polygon
+WORD_KEYS = OhlcvKeys("open", "high", "low", "close", "volume")  # Twelve Data, FMP, files
 
 
 @dataclass
@@ -66,9 +84,65 @@ class SeriesBuilder:
             )
         )
 
+    def add_row(
+        self,
+        row: Mapping[str, Any],
+        keys: OhlcvKeys,
+        *,
+        position: str,
+        trading_date: date,
+        ts: datetime | None,
+        adj_close: object = None,
+    ) -> None:
+        """One provider row whose prices and volume sit under `keys`."""
+        self.add(
+            position=position,
+            trading_date=trading_date,
+            ts=ts,
+            open=row.get(keys.open),
+            high=row.get(keys.high),
+            low=row.get(keys.low),
+            close=row.get(keys.close),
+            volume=row.get(keys.volume),
+            adj_close=adj_close,
+        )
+
+    def trading_date_of(self, instant: datetime, timezone_name: str) -> date:
+        """The session date of a bar stamped `instant`: the exchange-local date of an
+        intraday bar, the trading date of a daily bar (stamped at open or midnight)."""
+        if self.interval.is_intraday:
+            return local_date(instant, timezone_name)
+        return daily_trading_date(instant, timezone_name)
+
     def ascending(self) -> list[PriceBar]:
         """Bars oldest first: AV, FMP and Twelve Data send newest first."""
         return sorted(self.bars, key=lambda b: (b.trading_date, b.ts.timestamp() if b.ts else 0))
+
+    def result(
+        self,
+        *,
+        basis: PriceBasis,
+        currency: str | None = None,
+        exchange_timezone: str | None = None,
+        bars: Sequence[PriceBar] | None = None,
+        actions: Iterable[CorporateAction] = (),
+        notes: tuple[str, ...] = (),
+    ) -> FetchResult:
+        """The collected series as a result; `bars` replaces `ascending()` when the
+        provider had to fix the series up (a partial last bar, a repeated live row)."""
+        return FetchResult(
+            symbol=self.symbol,
+            provider=self.provider,
+            interval=self.interval,
+            bars=tuple(self.ascending() if bars is None else bars),
+            actions=tuple(sorted(actions, key=lambda a: a.ex_date)),
+            basis=basis,
+            currency=currency,
+            exchange_timezone=exchange_timezone,
+            skipped=tuple(self.skipped),
+            synthetic=self.synthetic,
+            notes=notes,
+        )
 
 
 def merge_results(parts: Iterable[FetchResult]) -> FetchResult:

@@ -9,11 +9,11 @@ from typing import Any
 
 import httpx
 
-from pricing.adapters.providers._http import GuardedHttp, default_breaker, json_body, window
-from pricing.adapters.providers._rows import SeriesBuilder
+from pricing.adapters.providers._http import HttpProvider, json_body, status_error
+from pricing.adapters.providers._rows import LETTER_KEYS, SeriesBuilder
 from pricing.domain.bars import FetchResult, Interval, PriceBasis
-from pricing.domain.errors import InvalidData, ProviderError
-from pricing.domain.timestamps import NEW_YORK, daily_trading_date, local_date, parse_rfc3339
+from pricing.domain.errors import InvalidData
+from pricing.domain.timestamps import NEW_YORK, parse_rfc3339
 from secmaster_common.breaker import CircuitBreaker
 from secmaster_common.limiter import RateLimiter
 
@@ -56,37 +56,21 @@ def bars_to_result(symbol: str, rows: Sequence[dict[str, Any]], interval: Interv
     builder = SeriesBuilder(symbol=symbol, provider=NAME, interval=interval)
     for i, row in enumerate(rows):
         instant = parse_rfc3339(str(row["t"]))
-        trading_date = (
-            local_date(instant, NEW_YORK)
-            if interval.is_intraday
-            else daily_trading_date(instant, NEW_YORK)
-        )
-        builder.add(
+        builder.add_row(
+            row,
+            LETTER_KEYS,
             position=f"{symbol}[{i}] t={row['t']}",
-            trading_date=trading_date,
+            trading_date=builder.trading_date_of(instant, NEW_YORK),
             ts=instant,
-            open=row.get("o"),
-            high=row.get("h"),
-            low=row.get("l"),
-            close=row.get("c"),
-            volume=row.get("v"),
         )
-    return FetchResult(
-        symbol=symbol,
-        provider=NAME,
-        interval=interval,
-        bars=tuple(builder.ascending()),
-        basis=PriceBasis.RAW,
-        currency="USD",
-        exchange_timezone=NEW_YORK,
-        skipped=tuple(builder.skipped),
-    )
+    return builder.result(basis=PriceBasis.RAW, currency="USD", exchange_timezone=NEW_YORK)
 
 
-class AlpacaProvider:
+class AlpacaProvider(HttpProvider):
     """v2 bars client. `api_key` is "KEY_ID:SECRET" (or give `api_secret` apart)."""
 
     name = NAME
+    published_limits = (DEFAULT_LIMIT,)
 
     def __init__(
         self,
@@ -100,17 +84,11 @@ class AlpacaProvider:
         limiter: RateLimiter | None = None,
         breaker: CircuitBreaker | None = None,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
+        super().__init__(client=client, base_url=base_url, limiter=limiter, breaker=breaker)
         key_id, _, secret = (api_key or "").partition(":")
         self._headers = {"APCA-API-KEY-ID": key_id, "APCA-API-SECRET-KEY": api_secret or secret}
         self.feed = feed
         self.page_limit = min(page_limit, MAX_LIMIT)
-        self._http = GuardedHttp(
-            provider=NAME,
-            client=client,
-            limiter=limiter if limiter is not None else window(*DEFAULT_LIMIT),
-            breaker=breaker or default_breaker(NAME),
-        )
 
     async def fetch(
         self, *, symbol: str, start: date, end: date, interval: Interval
@@ -148,9 +126,7 @@ class AlpacaProvider:
             body = json_body(response, NAME)
             if response.status_code >= 400:
                 message = body.get("message") if isinstance(body, dict) else body
-                raise ProviderError(
-                    NAME, f"HTTP {response.status_code}: {message}", status=response.status_code
-                )
+                raise status_error(NAME, response, str(message))
             page, token = parse_bars_page(body)
             for sym, rows in page.items():
                 collected.setdefault(sym, []).extend(rows)

@@ -9,14 +9,8 @@ from typing import Any
 
 import httpx
 
-from pricing.adapters.providers._http import (
-    CombinedLimiter,
-    GuardedHttp,
-    default_breaker,
-    json_body,
-    window,
-)
-from pricing.adapters.providers._rows import SeriesBuilder, merge_results
+from pricing.adapters.providers._http import HttpProvider, json_body, status_error
+from pricing.adapters.providers._rows import OhlcvKeys, SeriesBuilder, merge_results
 from pricing.domain.bars import (
     CorporateAction,
     FetchResult,
@@ -35,6 +29,9 @@ DEFAULT_BASE_URL = "https://www.alphavantage.co"
 BURST_LIMIT = (1, 1.0)
 DAILY_LIMIT = (25, 86_400.0)
 _US_CLOSE = time(16, 0)
+# Adjusted series put the adjusted close at "5." and move the volume to "6.".
+_KEYS = OhlcvKeys("1. open", "2. high", "3. low", "4. close", "5. volume")
+_ADJUSTED_KEYS = OhlcvKeys("1. open", "2. high", "3. low", "4. close", "6. volume")
 
 _INTERVALS = {
     Interval.M1: "1min",
@@ -92,15 +89,12 @@ def parse_time_series(body: Any, *, interval: Interval = Interval.D1) -> FetchRe
                 actions.append(CorporateAction.dividend(symbol, trading_date, dividend))
             if split and split != 1.0:
                 actions.append(CorporateAction.split(symbol, trading_date, split))
-        builder.add(
+        builder.add_row(
+            row,
+            _ADJUSTED_KEYS if adjusted else _KEYS,
             position=stamp,
             trading_date=trading_date,
             ts=instant,
-            open=row.get("1. open"),
-            high=row.get("2. high"),
-            low=row.get("3. low"),
-            close=row.get("4. close"),
-            volume=row.get("6. volume") if adjusted else row.get("5. volume"),
             adj_close=row.get("5. adjusted close"),
         )
     bars = builder.ascending()
@@ -111,16 +105,12 @@ def parse_time_series(body: Any, *, interval: Interval = Interval.D1) -> FetchRe
             starts_at_refresh = last.ts is None or parse_local(refreshed_text, tz)[1] == last.ts
             if starts_at_refresh:
                 bars[-1] = replace(last, is_partial=True)
-    return FetchResult(
-        symbol=symbol,
-        provider=NAME,
-        interval=interval,
-        bars=tuple(bars),
-        actions=tuple(sorted(actions, key=lambda a: a.ex_date)),
+    return builder.result(
         basis=PriceBasis.RAW,
         currency="USD",
         exchange_timezone="America/New_York" if tz == "US/Eastern" else tz,
-        skipped=tuple(builder.skipped),
+        bars=bars,
+        actions=actions,
     )
 
 
@@ -149,8 +139,9 @@ def _months(start: date, end: date) -> list[str]:
     return months
 
 
-class AlphaVantageProvider:
+class AlphaVantageProvider(HttpProvider):
     name = NAME
+    published_limits = (BURST_LIMIT, DAILY_LIMIT)
 
     def __init__(
         self,
@@ -161,15 +152,8 @@ class AlphaVantageProvider:
         limiter: RateLimiter | None = None,
         breaker: CircuitBreaker | None = None,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
+        super().__init__(client=client, base_url=base_url, limiter=limiter, breaker=breaker)
         self.api_key = api_key or ""
-        default = CombinedLimiter([window(*BURST_LIMIT), window(*DAILY_LIMIT)])
-        self._http = GuardedHttp(
-            provider=NAME,
-            client=client,
-            limiter=limiter if limiter is not None else default,
-            breaker=breaker or default_breaker(NAME),
-        )
 
     async def _query(self, params: dict[str, Any]) -> Any:
         response = await self._http.get(
@@ -177,9 +161,7 @@ class AlphaVantageProvider:
         )
         body = json_body(response, NAME)
         if response.status_code >= 400:
-            raise ProviderError(
-                NAME, f"HTTP {response.status_code}: {str(body)[:200]}", status=response.status_code
-            )
+            raise status_error(NAME, response, str(body)[:200])
         try:
             classify_body(body)
         except RateLimited as exc:

@@ -8,8 +8,8 @@ from typing import Any
 
 import httpx
 
-from pricing.adapters.providers._http import GuardedHttp, default_breaker, window
-from pricing.adapters.providers._rows import SeriesBuilder
+from pricing.adapters.providers._http import HttpProvider
+from pricing.adapters.providers._rows import WORD_KEYS, SeriesBuilder
 from pricing.domain.bars import FetchResult, FundamentalsSnapshot, Interval, PriceBasis
 from pricing.domain.errors import InvalidData, ProviderError
 from pricing.domain.timestamps import parse_local, parse_number
@@ -37,25 +37,15 @@ def parse_eod(body: Any, *, symbol: str) -> FetchResult:
     builder = SeriesBuilder(symbol=symbol, provider=NAME, interval=Interval.D1)
     for row in body:
         trading_date, _ = parse_local(str(row["date"]), "America/New_York")
-        builder.add(
+        builder.add_row(
+            row,
+            WORD_KEYS,
             position=str(row["date"]),
             trading_date=trading_date,
             ts=None,
-            open=row.get("open"),
-            high=row.get("high"),
-            low=row.get("low"),
-            close=row.get("close"),
-            volume=row.get("volume"),
             adj_close=row.get("adjClose"),
         )
-    return FetchResult(
-        symbol=symbol,
-        provider=NAME,
-        interval=Interval.D1,
-        bars=tuple(builder.ascending()),
-        basis=PriceBasis.SPLIT,
-        skipped=tuple(builder.skipped),
-    )
+    return builder.result(basis=PriceBasis.SPLIT)
 
 
 def parse_market_cap(body: Any) -> list[FundamentalsSnapshot]:
@@ -75,8 +65,9 @@ def parse_market_cap(body: Any) -> list[FundamentalsSnapshot]:
     )
 
 
-class FmpProvider:
+class FmpProvider(HttpProvider):
     name = NAME
+    published_limits = (DEFAULT_LIMIT,)
 
     def __init__(
         self,
@@ -87,14 +78,8 @@ class FmpProvider:
         limiter: RateLimiter | None = None,
         breaker: CircuitBreaker | None = None,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
+        super().__init__(client=client, base_url=base_url, limiter=limiter, breaker=breaker)
         self.api_key = api_key or ""
-        self._http = GuardedHttp(
-            provider=NAME,
-            client=client,
-            limiter=limiter if limiter is not None else window(*DEFAULT_LIMIT),
-            breaker=breaker or default_breaker(NAME),
-        )
 
     async def _get(self, path: str, params: dict[str, Any]) -> Any:
         response = await self._http.get(

@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from pricing.adapters.providers._rows import SeriesBuilder
+from pricing.adapters.providers._rows import WORD_KEYS, SeriesBuilder
 from pricing.domain.bars import FetchResult, Interval, PriceBasis
 from pricing.domain.errors import InvalidData, ProviderError
 from pricing.domain.timestamps import parse_local, zone
@@ -99,26 +99,16 @@ class LocalFilesProvider:
                     trading_date, instant = _when(stamp, self.timezone)
                 except ValueError as exc:
                     raise InvalidData(NAME, f"{path} row {i + 1}: bad time {stamp!r}") from exc
-                builder.add(
+                builder.add_row(
+                    row,
+                    WORD_KEYS,
                     position=f"{path.name}:{i + 1}",
                     trading_date=trading_date,
                     ts=instant,
-                    open=row.get("open"),
-                    high=row.get("high"),
-                    low=row.get("low"),
-                    close=row.get("close"),
-                    volume=row.get("volume"),
                     adj_close=_pick(row, _ADJ_COLUMNS),
                 )
-        return FetchResult(
-            symbol=symbol,
-            provider=NAME,
-            interval=interval,
-            bars=tuple(builder.ascending()),
-            basis=self.basis,
-            exchange_timezone=self.timezone,
-            skipped=tuple(builder.skipped),
-        ).within(start, end)
+        result = builder.result(basis=self.basis, exchange_timezone=self.timezone)
+        return result.within(start, end)
 
     @staticmethod
     def _rows(path: Path) -> Iterator[dict[str, Any]]:

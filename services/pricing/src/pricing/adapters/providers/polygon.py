@@ -9,8 +9,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 
-from pricing.adapters.providers._http import GuardedHttp, default_breaker, json_body, window
-from pricing.adapters.providers._rows import SeriesBuilder, merge_results
+from pricing.adapters.providers._http import HttpProvider, json_body, status_error
+from pricing.adapters.providers._rows import LETTER_KEYS, SeriesBuilder, merge_results
 from pricing.domain.bars import (
     CorporateAction,
     FetchResult,
@@ -19,13 +19,7 @@ from pricing.domain.bars import (
     PriceBasis,
 )
 from pricing.domain.errors import InvalidData, ProviderError
-from pricing.domain.timestamps import (
-    NEW_YORK,
-    daily_trading_date,
-    local_date,
-    parse_number,
-    utc_from_epoch_ms,
-)
+from pricing.domain.timestamps import NEW_YORK, parse_number, utc_from_epoch_ms
 from secmaster_common.breaker import CircuitBreaker
 from secmaster_common.limiter import RateLimiter
 
@@ -44,6 +38,10 @@ _SPANS = {
 }
 
 
+def _error_detail(body: Any) -> str:
+    return str(body.get("error") or body.get("message") if isinstance(body, dict) else body)
+
+
 def parse_aggregates(body: Any, *, symbol: str, interval: Interval = Interval.D1) -> FetchResult:
     """One aggregates page. `t` is unix ms at the window start (New York midnight for
     daily bars), `v` may be an exponent float; `results` is absent when there is no data."""
@@ -57,31 +55,15 @@ def parse_aggregates(body: Any, *, symbol: str, interval: Interval = Interval.D1
     )
     for i, row in enumerate(body.get("results") or []):
         instant = utc_from_epoch_ms(row["t"])
-        trading_date = (
-            local_date(instant, NEW_YORK)
-            if interval.is_intraday
-            else daily_trading_date(instant, NEW_YORK)
-        )
-        builder.add(
+        builder.add_row(
+            row,
+            LETTER_KEYS,
             position=f"results[{i}] t={row['t']}",
-            trading_date=trading_date,
+            trading_date=builder.trading_date_of(instant, NEW_YORK),
             ts=instant,
-            open=row.get("o"),
-            high=row.get("h"),
-            low=row.get("l"),
-            close=row.get("c"),
-            volume=row.get("v"),
         )
-    return FetchResult(
-        symbol=builder.symbol,
-        provider=NAME,
-        interval=interval,
-        bars=tuple(builder.ascending()),
-        basis=PriceBasis.SPLIT,  # adjusted=true means split-only
-        currency="USD",
-        exchange_timezone=NEW_YORK,
-        skipped=tuple(builder.skipped),
-    )
+    # fetch() asks for adjusted=true, which Polygon applies to splits only
+    return builder.result(basis=PriceBasis.SPLIT, currency="USD", exchange_timezone=NEW_YORK)
 
 
 def parse_splits(body: Any) -> list[CorporateAction]:
@@ -123,8 +105,9 @@ def parse_ticker_details(body: Any, *, as_of: date) -> FundamentalsSnapshot:
     )
 
 
-class PolygonProvider:
+class PolygonProvider(HttpProvider):
     name = NAME
+    published_limits = (DEFAULT_LIMIT,)
 
     def __init__(
         self,
@@ -136,15 +119,9 @@ class PolygonProvider:
         breaker: CircuitBreaker | None = None,
         max_pages: int = 100,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
+        super().__init__(client=client, base_url=base_url, limiter=limiter, breaker=breaker)
         self.api_key = api_key or ""
         self.max_pages = max_pages
-        self._http = GuardedHttp(
-            provider=NAME,
-            client=client,
-            limiter=limiter if limiter is not None else window(*DEFAULT_LIMIT),
-            breaker=breaker or default_breaker(NAME),
-        )
 
     async def fetch(
         self, *, symbol: str, start: date, end: date, interval: Interval
@@ -161,12 +138,7 @@ class PolygonProvider:
             response = await self._http.get(url, params=params)
             body = json_body(response, NAME)
             if response.status_code >= 400:
-                message = (
-                    body.get("error") or body.get("message") if isinstance(body, dict) else body
-                )
-                raise ProviderError(
-                    NAME, f"HTTP {response.status_code}: {message}", status=response.status_code
-                )
+                raise status_error(NAME, response, _error_detail(body))
             pages.append(parse_aggregates(body, symbol=symbol, interval=interval))
             next_url = body.get("next_url")
             if not next_url:
@@ -188,8 +160,5 @@ class PolygonProvider:
         )
         body = json_body(response, NAME)
         if response.status_code >= 400:
-            message = body.get("error") or body.get("message") if isinstance(body, dict) else body
-            raise ProviderError(
-                NAME, f"HTTP {response.status_code}: {message}", status=response.status_code
-            )
+            raise status_error(NAME, response, _error_detail(body))
         return parse_ticker_details(body, as_of=as_of)

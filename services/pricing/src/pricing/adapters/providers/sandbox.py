@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from pricing.domain.bars import FetchResult, Interval, PriceBar, PriceBasis
+from pricing.adapters.providers._rows import SeriesBuilder
+from pricing.domain.bars import FetchResult, Interval, PriceBasis
 from pricing.domain.errors import ProviderError
 from secmaster_common.sandbox import synthetic_day
 
@@ -27,34 +28,28 @@ class SandboxProvider:
 
 
 def sandbox_series(symbol: str, start: date, end: date) -> FetchResult:
-    bars = []
+    builder = SeriesBuilder(
+        symbol=symbol.upper(), provider=NAME, interval=Interval.D1, synthetic=True
+    )
     day = start
     while day <= end:
         synthetic = synthetic_day(symbol, day)
         if synthetic is not None:
-            bars.append(
-                PriceBar(
-                    symbol=symbol.upper(),
-                    trading_date=day,
-                    open=synthetic.open,
-                    high=synthetic.high,
-                    low=synthetic.low,
-                    close=synthetic.close,
-                    volume=float(synthetic.volume),
-                    provider=NAME,
-                    adj_close=synthetic.close,
-                    synthetic=True,
-                )
+            builder.add(
+                position=day.isoformat(),
+                trading_date=day,
+                ts=None,
+                open=synthetic.open,
+                high=synthetic.high,
+                low=synthetic.low,
+                close=synthetic.close,
+                volume=synthetic.volume,
+                adj_close=synthetic.close,
             )
         day += timedelta(days=1)
-    return FetchResult(
-        symbol=symbol.upper(),
-        provider=NAME,
-        interval=Interval.D1,
-        bars=tuple(bars),
+    return builder.result(
         basis=PriceBasis.RAW,
         currency="USD",
         exchange_timezone="America/New_York",
-        synthetic=True,
         notes=("synthetic data: deterministic test series, not market prices",),
     )

@@ -11,8 +11,8 @@ from datetime import UTC, date, datetime, time
 
 import httpx
 
-from pricing.adapters.providers._http import GuardedHttp, default_breaker, window
-from pricing.adapters.providers._rows import SeriesBuilder
+from pricing.adapters.providers._http import HttpProvider, status_error
+from pricing.adapters.providers._rows import OhlcvKeys, SeriesBuilder
 from pricing.domain.bars import FetchResult, Interval, PriceBasis
 from pricing.domain.errors import EmptyData, InvalidData, ProviderError, RateLimited
 from pricing.domain.timestamps import zone
@@ -23,6 +23,7 @@ NAME = "stooq"
 DEFAULT_BASE_URL = "https://stooq.com"
 DEFAULT_LIMIT = (30, 60.0)  # no published limit; a daily hit cap exists
 HEADER = "Date,Open,High,Low,Close"
+_KEYS = OhlcvKeys("Open", "High", "Low", "Close", "Volume")
 
 # Market suffix -> (time zone, regular close) to tell a finished day from a forming one.
 _MARKETS = {
@@ -57,34 +58,24 @@ def parse_csv(text: str, *, symbol: str, now: datetime | None = None) -> FetchRe
     tz, close_time = _MARKETS.get(market, _MARKETS["us"])
     builder = SeriesBuilder(symbol=symbol, provider=NAME, interval=Interval.D1)
     for row in csv.DictReader(io.StringIO(stripped)):
-        builder.add(
+        builder.add_row(
+            row,
+            _KEYS,
             position=row["Date"],
             trading_date=date.fromisoformat(row["Date"]),
             ts=None,
-            open=row.get("Open"),
-            high=row.get("High"),
-            low=row.get("Low"),
-            close=row.get("Close"),
-            volume=row.get("Volume"),
             adj_close=row.get("Close"),  # OHLC are already split+dividend adjusted
         )
     bars = builder.ascending()
     local_now = (now or datetime.now(UTC)).astimezone(zone(tz))
     if bars and bars[-1].trading_date == local_now.date() and local_now.time() < close_time:
         bars[-1] = replace(bars[-1], is_partial=True)
-    return FetchResult(
-        symbol=symbol,
-        provider=NAME,
-        interval=Interval.D1,
-        bars=tuple(bars),
-        basis=PriceBasis.SPLIT_DIVIDEND,
-        exchange_timezone=tz,
-        skipped=tuple(builder.skipped),
-    )
+    return builder.result(basis=PriceBasis.SPLIT_DIVIDEND, exchange_timezone=tz, bars=bars)
 
 
-class StooqProvider:
+class StooqProvider(HttpProvider):
     name = NAME
+    published_limits = (DEFAULT_LIMIT,)
 
     def __init__(
         self,
@@ -96,15 +87,9 @@ class StooqProvider:
         breaker: CircuitBreaker | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        self.base_url = base_url.rstrip("/")
+        super().__init__(client=client, base_url=base_url, limiter=limiter, breaker=breaker)
         self.api_key = api_key
         self._clock = clock
-        self._http = GuardedHttp(
-            provider=NAME,
-            client=client,
-            limiter=limiter if limiter is not None else window(*DEFAULT_LIMIT),
-            breaker=breaker or default_breaker(NAME),
-        )
 
     async def fetch(
         self, *, symbol: str, start: date, end: date, interval: Interval
@@ -121,7 +106,7 @@ class StooqProvider:
             params["apikey"] = self.api_key  # required since ~2026-03 (pandas-datareader #1012)
         response = await self._http.get(f"{self.base_url}/q/d/l/", params=params)
         if response.status_code >= 400:
-            raise ProviderError(NAME, f"HTTP {response.status_code}", status=response.status_code)
+            raise status_error(NAME, response)
         try:
             result = parse_csv(response.text, symbol=symbol, now=self._clock())
         except RateLimited as exc:

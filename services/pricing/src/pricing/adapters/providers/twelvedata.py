@@ -9,8 +9,8 @@ from typing import Any
 
 import httpx
 
-from pricing.adapters.providers._http import GuardedHttp, default_breaker, json_body, window
-from pricing.adapters.providers._rows import SeriesBuilder
+from pricing.adapters.providers._http import HttpProvider, json_body, status_error
+from pricing.adapters.providers._rows import WORD_KEYS, SeriesBuilder
 from pricing.domain.bars import FetchResult, Interval, PriceBasis
 from pricing.domain.errors import (
     EmptyData,
@@ -62,25 +62,12 @@ def parse_series(body: Any, *, interval: Interval = Interval.D1) -> FetchResult:
     builder = SeriesBuilder(symbol=str(meta.get("symbol", "")), provider=NAME, interval=interval)
     for row in body.get("values") or []:
         trading_date, instant = parse_local(str(row["datetime"]), tz)
-        builder.add(
-            position=str(row["datetime"]),
-            trading_date=trading_date,
-            ts=instant,
-            open=row.get("open"),
-            high=row.get("high"),
-            low=row.get("low"),
-            close=row.get("close"),
-            volume=row.get("volume"),
+        builder.add_row(
+            row, WORD_KEYS, position=str(row["datetime"]), trading_date=trading_date, ts=instant
         )
-    return FetchResult(
-        symbol=builder.symbol,
-        provider=NAME,
-        interval=interval,
-        bars=tuple(builder.ascending()),
-        basis=PriceBasis.SPLIT,  # `adjust` defaults to splits
-        currency=meta.get("currency"),
-        exchange_timezone=tz,
-        skipped=tuple(builder.skipped),
+    # Twelve Data's `adjust` parameter defaults to splits
+    return builder.result(
+        basis=PriceBasis.SPLIT, currency=meta.get("currency"), exchange_timezone=tz
     )
 
 
@@ -102,8 +89,9 @@ def parse_batch(
     return out
 
 
-class TwelveDataProvider:
+class TwelveDataProvider(HttpProvider):
     name = NAME
+    published_limits = (DEFAULT_LIMIT,)
 
     def __init__(
         self,
@@ -114,15 +102,9 @@ class TwelveDataProvider:
         limiter: RateLimiter | None = None,
         breaker: CircuitBreaker | None = None,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
+        super().__init__(client=client, base_url=base_url, limiter=limiter, breaker=breaker)
         # The header form keeps the key out of URLs and logs ([TDS] recommends it).
         self._headers = {"Authorization": f"apikey {api_key or ''}"}
-        self._http = GuardedHttp(
-            provider=NAME,
-            client=client,
-            limiter=limiter if limiter is not None else window(*DEFAULT_LIMIT),
-            breaker=breaker or default_breaker(NAME),
-        )
 
     async def fetch(
         self, *, symbol: str, start: date, end: date, interval: Interval
@@ -147,5 +129,5 @@ class TwelveDataProvider:
                 raise self._http.rate_limited(failure.message, failure.retry_after)
             raise failure
         if response.status_code >= 400:
-            raise ProviderError(NAME, f"HTTP {response.status_code}", status=response.status_code)
+            raise status_error(NAME, response)
         return parse_series(body, interval=interval).within(start, end)

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from pricing.adapters.providers._http import GuardedHttp, default_breaker, json_body, window
+from pricing.adapters.providers._http import HttpProvider, json_body, status_error
 from pricing.adapters.providers._rows import SeriesBuilder, date_chunks, merge_results
 from pricing.domain.bars import CorporateAction, FetchResult, Interval, PriceBasis
 from pricing.domain.errors import InvalidData, ProviderError
@@ -89,12 +89,9 @@ def parse_chart(body: Any, *, interval: Interval = Interval.D1) -> FetchResult:
     adj = list(adj_series) + [None] * (len(timestamps) - len(adj_series))
     for i, stamp in enumerate(timestamps):
         instant = utc_from_epoch_s(stamp)
-        trading_date = (
-            local_date(instant, tz) if interval.is_intraday else daily_trading_date(instant, tz)
-        )
         builder.add(
             position=f"timestamp[{i}]={stamp}",
-            trading_date=trading_date,
+            trading_date=builder.trading_date_of(instant, tz),
             ts=instant,
             open=price(opens[i]),
             high=price(highs[i]),
@@ -121,16 +118,12 @@ def parse_chart(body: Any, *, interval: Interval = Interval.D1) -> FetchResult:
     for dividend in (events.get("dividends") or {}).values():
         when = daily_trading_date(utc_from_epoch_s(dividend["date"]), tz)
         actions.append(CorporateAction.dividend(symbol, when, float(dividend["amount"])))
-    return FetchResult(
-        symbol=symbol,
-        provider=NAME,
-        interval=interval,
-        bars=tuple(bars),
-        actions=tuple(sorted(actions, key=lambda a: a.ex_date)),
+    return builder.result(
         basis=PriceBasis.SPLIT,
         currency=meta.get("currency"),
         exchange_timezone=tz,
-        skipped=tuple(builder.skipped),
+        bars=bars,
+        actions=actions,
     )
 
 
@@ -144,10 +137,11 @@ def _session_in_progress(meta: dict[str, Any], last_date: date, tz: str) -> bool
     return bool(regular["start"] <= market_time < regular["end"])
 
 
-class YahooProvider:
+class YahooProvider(HttpProvider):
     """Chart v8 client. Needs no key; `base_url` points it at the emulator in sandbox mode."""
 
     name = NAME
+    published_limits = (DEFAULT_LIMIT,)
 
     def __init__(
         self,
@@ -158,13 +152,7 @@ class YahooProvider:
         limiter: RateLimiter | None = None,
         breaker: CircuitBreaker | None = None,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self._http = GuardedHttp(
-            provider=NAME,
-            client=client,
-            limiter=limiter if limiter is not None else window(*DEFAULT_LIMIT),
-            breaker=breaker or default_breaker(NAME),
-        )
+        super().__init__(client=client, base_url=base_url, limiter=limiter, breaker=breaker)
 
     async def fetch(
         self, *, symbol: str, start: date, end: date, interval: Interval
@@ -197,8 +185,5 @@ class YahooProvider:
             raise ProviderError(NAME, "Yahoo outage page ('Will be right back')")
         body = json_body(response, NAME)
         if response.status_code >= 400:
-            detail = _error_text(body) or response.text[:200]
-            raise ProviderError(
-                NAME, f"HTTP {response.status_code}: {detail}", status=response.status_code
-            )
+            raise status_error(NAME, response, _error_text(body) or response.text[:200])
         return parse_chart(body, interval=interval)
