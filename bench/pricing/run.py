@@ -111,7 +111,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         t_copy = t_service = t_direct = 0.0
         timings: dict[str, float] = {}
         try:
-            # Interleaved batch by batch, so checkpoints and cache state hit both alike.
+            # Interleaved batch by batch, so checkpoints and cache state hit both alike: the
+            # service's default path (new bars: direct COPY inside a savepoint) against a bare
+            # COPY of the same rows.
             for first, count in batches(args.bars, args.batch):
                 batch = bars(first, count)
                 ready = records(batch)
@@ -122,22 +124,23 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     )
                 t_copy += time.perf_counter() - began
 
+                # Both paths get the same ready-made records: storage is what is timed.
+                began = time.perf_counter()
+                async with engine.begin() as conn:
+                    await store.merge_daily_records(conn, ready, returning_dates=True)
+                t_service += time.perf_counter() - began
+                print(f"{first + count:>10,} bars", file=sys.stderr, flush=True)
+
+            # The staging + merge path (what runs when some bars already exist) on fresh
+            # instruments, and the same bars again (all conflict: nothing changes).
+            sample = min(args.bars, args.merge_bars)
+            for first, count in batches(sample, args.batch):
+                batch = bars(first, count, offset=1_000_000)
                 began = time.perf_counter()
                 async with engine.begin() as conn:
                     await store.merge_daily_records(
                         conn, records(batch), returning_dates=True, direct_first=False
                     )
-                t_service += time.perf_counter() - began
-                print(f"{first + count:>10,} bars", file=sys.stderr, flush=True)
-
-            # The default path (direct COPY in a savepoint, new bars) on fresh instruments,
-            # and the same bars again (all conflict: savepoint rollback, then staging+merge).
-            sample = min(args.bars, args.direct_bars)
-            for first, count in batches(sample, args.batch):
-                batch = bars(first, count, offset=1_000_000)
-                began = time.perf_counter()
-                async with engine.begin() as conn:
-                    await store.merge_daily_records(conn, records(batch), returning_dates=True)
                 t_direct += time.perf_counter() - began
             began = time.perf_counter()
             restated = 0
@@ -169,17 +172,18 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
     copy_rate = args.bars / t_copy
     service_rate = args.bars / t_service
-    direct_rate = sample / t_direct
+    merge_rate = sample / t_direct
     orm_rate = args.orm_bars / t_orm
     return {
         "bars": args.bars,
         "batch": args.batch,
         "bare_copy_rows_per_s": round(copy_rate),
-        "service_staging_merge_rows_per_s": round(service_rate),
-        "service_staging_merge_ratio_to_copy": round(service_rate / copy_rate, 3),
-        "service_default_new_bars_rows": sample,
-        "service_default_new_bars_rows_per_s": round(direct_rate),
-        "service_default_ratio_to_copy": round(direct_rate / copy_rate, 3),
+        "service_rows_per_s": round(service_rate),
+        "service_ratio_to_copy": round(service_rate / copy_rate, 3),
+        "goal_service_ratio_to_copy": ">= 0.7",
+        "staging_merge_rows": sample,
+        "staging_merge_rows_per_s": round(merge_rate),
+        "staging_merge_ratio_to_copy": round(merge_rate / copy_rate, 3),
         "restate_all_conflict_rows_per_s": round(sample / timings["restate_all_conflict_s"]),
         "orm_rows": args.orm_bars,
         "orm_row_by_row_rows_per_s": round(orm_rate),
@@ -187,7 +191,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "service_speedup_over_orm": round(service_rate / orm_rate, 1),
         "seconds": {
             "bare_copy": round(t_copy, 1),
-            "service_staging_merge": round(t_service, 1),
+            "service": round(t_service, 1),
             "orm_sample": round(t_orm, 1),
         },
     }
@@ -224,7 +228,10 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=100_000, help="bars per transaction")
     parser.add_argument("--orm-bars", type=int, default=20_000, help="ORM sample (extrapolated)")
     parser.add_argument(
-        "--direct-bars", type=int, default=1_000_000, help="bars for the default-path sample"
+        "--merge-bars",
+        type=int,
+        default=1_000_000,
+        help="bars for the staging+merge sample (the path taken when bars already exist)",
     )
     parser.add_argument(
         "--dsn",
