@@ -13,18 +13,20 @@ from fastapi import APIRouter, FastAPI, HTTPException
 from faststream.kafka import KafkaBroker
 
 from pricing.adapters import store
-from pricing.composition import build_chain, build_fundamentals, history_range, names
+from pricing.composition import build_chains, build_fundamentals, history_range, names
 from pricing.documents import action_json, bar_json
+from pricing.domain.asset_classes import ProviderChains, calendar_code_for_class
+from pricing.domain.bars import Interval
 from pricing.domain.calendars import calendar_code_for, session_calendar
-from pricing.domain.chain import ProviderChain
 from pricing.domain.schedule import next_refresh
+from pricing.intraday import INTRADAY_INTERVALS, read_intraday_bars
+from pricing.refresh import refresh_members
 from pricing.service import (
     FundamentalsPlan,
     already_handled,
     read_bars,
     refresh_fundamentals,
     refresh_instrument,
-    refresh_members,
 )
 from pricing.settings import PricingSettings
 from secmaster_common.events import Envelope, RefreshPrices, SecurityMapped, topics
@@ -41,7 +43,7 @@ def register_handlers(
     broker: KafkaBroker,
     runtime: ServiceRuntime,
     settings: PricingSettings,
-    chain: ProviderChain,
+    chains: ProviderChains,
     fundamentals: FundamentalsPlan,
 ) -> None:
     def sub(topic: str) -> Any:
@@ -56,6 +58,9 @@ def register_handlers(
         if await already_handled(runtime.engine, consumer=SERVICE, event_id=env.event_id):
             return
         start, end = history_range(settings)
+        asset_class, chain = chains.for_instrument(
+            market_sector=p.market_sector, security_type=p.security_type
+        )
         outcome = await refresh_instrument(
             engine=runtime.engine,
             chain=chain,
@@ -71,7 +76,11 @@ def register_handlers(
                 "id_type": p.id_type,
                 "id_value": p.id_value,
                 "exch_code": p.exch_code,
+                "market_sector": p.market_sector,
+                "security_type": p.security_type,
             },
+            calendar_code=calendar_code_for_class(asset_class, figi_exchange=p.exch_code),
+            asset_class=asset_class.value,
         )
         log.info("instrument refreshed", **outcome.__dict__)
         if fundamentals.sources:
@@ -94,11 +103,12 @@ def register_handlers(
             members = await store.universe(conn, env.payload.symbols)
         await refresh_members(
             engine=runtime.engine,
-            chain=chain,
+            chains=chains,
             members=members,
             start=env.payload.start,
             end=env.payload.end,
             correlation_id=env.correlation_id,
+            interval=Interval(env.payload.interval),
             fundamentals=fundamentals,
             claim=(SERVICE, env.event_id, topics.PRICING_REFRESH_REQUESTED),
         )
@@ -114,9 +124,13 @@ def build_router(runtime: ServiceRuntime) -> APIRouter:
         start: dt.date | None = None,
         end: dt.date | None = None,
         adjusted: bool = False,
+        interval: str = "1d",
     ) -> dict[str, Any]:
         """Daily bars as traded, or (`adjusted=true`) split and dividend adjusted, computed
-        on read from the stored raw bars and corporate actions."""
+        on read from the stored raw bars and corporate actions; with `interval` 1m, 5m,
+        15m or 1h, the stored intraday bars (`ts`, UTC start) on exchange dates start..end."""
+        if interval != "1d":
+            return await intraday_document(symbol, interval, start, end, adjusted)
         view = await read_bars(
             engine=runtime.engine, symbol=symbol, start=start, end=end, adjusted=adjusted
         )
@@ -130,6 +144,32 @@ def build_router(runtime: ServiceRuntime) -> APIRouter:
             "actions": [action_json(a) for a in view.actions],
         }
 
+    async def intraday_document(
+        symbol: str, interval: str, start: dt.date | None, end: dt.date | None, adjusted: bool
+    ) -> dict[str, Any]:
+        choices = ", ".join(["1d", *(i.value for i in INTRADAY_INTERVALS)])
+        if interval not in {i.value for i in INTRADAY_INTERVALS}:
+            raise HTTPException(
+                status_code=422, detail=f"unknown interval {interval!r}; choose one of {choices}"
+            )
+        if adjusted:
+            raise HTTPException(
+                status_code=422, detail="adjusted=true is served for interval=1d only"
+            )
+        view = await read_intraday_bars(
+            engine=runtime.engine, symbol=symbol, interval=Interval(interval), start=start, end=end
+        )
+        if view is None or not view.bars:
+            raise HTTPException(status_code=404, detail=f"no {interval} bars stored for {symbol}")
+        return {
+            "symbol": view.symbol,
+            "instrument_id": view.instrument_id,
+            "interval": view.interval.value,
+            "adjusted": False,
+            "bars": [{**bar_json(b), "provider": b.provider} for b in view.bars],
+            "actions": [],
+        }
+
     @router.get("/stats")
     async def get_stats() -> dict[str, Any]:
         async with runtime.engine.connect() as conn:
@@ -141,7 +181,7 @@ def build_router(runtime: ServiceRuntime) -> APIRouter:
 def scheduled_refresh(
     runtime: ServiceRuntime,
     settings: PricingSettings,
-    chain: ProviderChain,
+    chains: ProviderChains,
     fundamentals: FundamentalsPlan,
     *,
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
@@ -170,7 +210,7 @@ def scheduled_refresh(
                     ]
                 outcomes = await refresh_members(
                     engine=runtime.engine,
-                    chain=chain,
+                    chains=chains,
                     members=members,
                     start=start,
                     end=end,
@@ -198,11 +238,11 @@ def bootstrap(settings: PricingSettings | None = None) -> FastAPI:
     settings = settings or PricingSettings()
     runtime = ServiceRuntime.create(SERVICE, settings)
     http = instrumented_client(SERVICE)
-    chain = build_chain(settings, http)
+    chains = build_chains(settings, http)
     fundamentals = build_fundamentals(settings, http)
-    register_handlers(runtime.broker, runtime, settings, chain, fundamentals)
+    register_handlers(runtime.broker, runtime, settings, chains, fundamentals)
     if settings.pricing_schedule_enabled:
-        runtime.background.append(scheduled_refresh(runtime, settings, chain, fundamentals))
+        runtime.background.append(scheduled_refresh(runtime, settings, chains, fundamentals))
     return runtime.build_http(build_router(runtime))
 
 

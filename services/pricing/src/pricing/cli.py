@@ -144,6 +144,7 @@ async def _refresh(
     symbols: list[str],
     start: date | None,
     end: date | None,
+    interval: Interval,
     show_progress: bool,
 ) -> dict[str, Any]:
     import datetime as dt
@@ -153,15 +154,16 @@ async def _refresh(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from pricing.adapters import store
-    from pricing.composition import build_chain, build_fundamentals, history_range
-    from pricing.service import RefreshOutcome, refresh_members
+    from pricing.composition import build_chains, build_fundamentals, history_range
+    from pricing.refresh import refresh_members
+    from pricing.service import RefreshOutcome
     from pricing.settings import PricingSettings
     from secmaster_common.db.engine import make_engine
     from secmaster_common.db.relay import drain_outbox
     from secmaster_common.services import service_dsn
 
     settings = PricingSettings()
-    default_start, default_end = history_range(settings)
+    default_start, default_end = history_range(settings, interval)
     first, last = start or default_start, end or default_end
     if first > last:
         raise typer.BadParameter(f"--start {first} is after --end {last}", param_hint="--start")
@@ -194,11 +196,12 @@ async def _refresh(
             async with httpx.AsyncClient(timeout=30.0) as http:
                 outcomes = await refresh_members(
                     engine=engine,
-                    chain=build_chain(settings, http),
+                    chains=build_chains(settings, http),
                     members=members,
                     start=first,
                     end=last,
                     correlation_id=f"cli:prices-refresh:{dt.datetime.now(dt.UTC).isoformat()}",
+                    interval=interval,
                     fundamentals=build_fundamentals(settings, http),
                     on_done=done,
                 )
@@ -216,10 +219,13 @@ async def _refresh(
     return {
         "start": first.isoformat(),
         "end": last.isoformat(),
+        "interval": interval.value,
         "instruments": [
             {
                 "instrument_id": o.instrument_id,
                 "symbol": o.symbol,
+                "asset_class": o.asset_class,
+                "aggregated_from_1m": o.aggregated,
                 "stored": o.stored,
                 "rejected": o.rejected,
                 "provider": o.provider,
@@ -244,15 +250,34 @@ def refresh(
         str | None, typer.Option(help="First date, YYYY-MM-DD (default: PRICING_HISTORY_*).")
     ] = None,
     end: Annotated[str | None, typer.Option(help="Last date, YYYY-MM-DD (default: today).")] = None,
+    interval: Annotated[
+        str,
+        typer.Option(
+            help="1d (default), or intraday 1m, 5m, 15m, 1h (default range: the last "
+            "PRICING_INTRADAY_HISTORY_DAYS)."
+        ),
+    ] = "1d",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON summary.")] = False,
 ) -> None:
-    """Fetch the missing bars of tracked instruments through the provider chain, store them
-    (DATABASE_URL, as the pricing app role) and, when KAFKA_BOOTSTRAP_SERVERS is set,
-    publish them; progress goes to stderr."""
+    """Fetch the missing bars of tracked instruments through the provider chain of each
+    one's asset class, store them (DATABASE_URL, as the pricing app role) and, when
+    KAFKA_BOOTSTRAP_SERVERS is set, publish them; progress goes to stderr."""
+    refreshable = ("1d", "1m", "5m", "15m", "1h")
+    if interval not in refreshable:
+        raise typer.BadParameter(
+            f"unknown interval {interval!r}; choose one of {', '.join(refreshable)}",
+            param_hint="--interval",
+        )
     first = _parse_date(start, "--start") if start else None
     last = _parse_date(end, "--end") if end else None
     summary = asyncio.run(
-        _refresh(symbols=list(symbols or []), start=first, end=last, show_progress=True)
+        _refresh(
+            symbols=list(symbols or []),
+            start=first,
+            end=last,
+            interval=Interval(interval),
+            show_progress=True,
+        )
     )
     if as_json:
         json.dump(summary, sys.stdout)
@@ -262,7 +287,7 @@ def refresh(
             typer.echo(
                 f"{row['symbol']:<10} stored {row['stored']:>5}  via {row['provider'] or '-'}"
             )
-        typer.echo(f"{summary['stored']} bars stored", err=True)
+        typer.echo(f"{summary['stored']} {summary['interval']} bars stored", err=True)
     if summary["failed"]:
         typer.echo(
             f"error: no provider had bars for {', '.join(summary['failed'])}; "

@@ -6,9 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -45,6 +44,9 @@ class RefreshOutcome:
     attempts: tuple[str, ...]
     ranges: tuple[str, ...] = ()
     published: int = 0
+    interval: Interval = Interval.D1
+    asset_class: str | None = None
+    aggregated: bool = False
 
 
 def validator(result: FetchResult) -> SeriesQuality:
@@ -92,6 +94,7 @@ async def refresh_instrument(
     claim: tuple[str, uuid.UUID, str] | None = None,
     universe_entry: dict[str, str | None] | None = None,
     calendar_code: str | None = None,
+    asset_class: str | None = None,
 ) -> RefreshOutcome:
     """Fetch the sessions of [start, end] that have no stored bar (each missing range
     through the failover chain), store accepted bars, quarantine rejected ones, and
@@ -135,6 +138,8 @@ async def refresh_instrument(
                 id_type=universe_entry.get("id_type"),
                 id_value=universe_entry.get("id_value"),
                 exch_code=exch_code,
+                market_sector=universe_entry.get("market_sector"),
+                security_type=universe_entry.get("security_type"),
             )
         changed = await store.copy_daily_bars(uow.conn, instrument_id, accepted)
         await store.quarantine(uow.conn, instrument_id, rejected)
@@ -172,6 +177,7 @@ async def refresh_instrument(
         attempts=attempts,
         ranges=tuple(f"{r.start}..{r.end}" for r in ranges),
         published=published,
+        asset_class=asset_class,
     )
 
 
@@ -312,49 +318,3 @@ class FundamentalsPlan:
 
     sources: tuple[FundamentalsSource, ...]
     ttl: dt.timedelta
-
-
-async def refresh_members(
-    *,
-    engine: AsyncEngine,
-    chain: ProviderChain,
-    members: Sequence[dict[str, Any]],
-    start: dt.date,
-    end: dt.date,
-    correlation_id: str | None,
-    fundamentals: FundamentalsPlan | None = None,
-    claim: tuple[str, uuid.UUID, str] | None = None,
-    on_done: Callable[[RefreshOutcome], None] | None = None,
-    now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
-) -> list[RefreshOutcome]:
-    """Refresh universe members one by one (bars, then fundamentals when planned). The
-    claim of the triggering event rides on the last member's transaction: a crash before
-    it redoes the refresh, which only fetches what is still missing."""
-    outcomes = []
-    for i, member in enumerate(members):
-        outcome = await refresh_instrument(
-            engine=engine,
-            chain=chain,
-            instrument_id=member["instrument_id"],
-            symbol=member["symbol"],
-            figi=member.get("figi"),
-            start=start,
-            end=end,
-            correlation_id=correlation_id,
-            calendar_code=calendar_code_for(figi_exchange=member.get("exch_code")),
-            claim=claim if i == len(members) - 1 else None,
-        )
-        if fundamentals is not None and fundamentals.sources:
-            await refresh_fundamentals(
-                engine=engine,
-                sources=fundamentals.sources,
-                instrument_id=member["instrument_id"],
-                symbol=member["symbol"],
-                ttl=fundamentals.ttl,
-                now=now(),
-                correlation_id=correlation_id,
-            )
-        outcomes.append(outcome)
-        if on_done is not None:
-            on_done(outcome)
-    return outcomes

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 
+from pricing.domain.asset_classes import AssetClass, ChainPlan, parse_asset_class
 from secmaster_common.settings import CommonSettings
 
 
@@ -16,7 +17,22 @@ class PricingSettings(CommonSettings):
     pricing_http_port: int = Field(8103, description="HTTP port of the pricing service")
     pricing_providers: str = Field(
         "yahoo,stooq",
-        description="Provider chain for equities, in failover order (comma-separated)",
+        description="Default provider chain, in failover order (comma-separated): used by "
+        "every asset class PRICING_CHAINS does not name",
+    )
+    pricing_chains: dict[str, str] = Field(
+        default_factory=dict,
+        description="Provider chain per asset class as JSON, e.g. "
+        '{"equity": "yahoo,stooq", "crypto": "yahoo", "fx": "twelvedata,yahoo"}; classes: '
+        + ", ".join(c.value for c in AssetClass),
+    )
+    pricing_default_asset_class: str = Field(
+        "equity",
+        description="Asset class of an instrument whose OpenFIGI market sector is missing "
+        "or unknown",
+    )
+    pricing_intraday_history_days: int = Field(
+        5, description="Days of intraday history a refresh covers when no --start is given"
     )
     pricing_base_urls: dict[str, str] = Field(
         default_factory=dict,
@@ -57,3 +73,17 @@ class PricingSettings(CommonSettings):
     pricing_schedule_lookback_days: int = Field(
         10, description="Days before the closed session that a scheduled refresh covers"
     )
+
+    @model_validator(mode="after")
+    def _chains_name_known_classes(self) -> PricingSettings:
+        # Fail at start-up, naming the bad class, rather than on the first refresh.
+        self.chain_plan()
+        parse_asset_class(self.pricing_default_asset_class)
+        return self
+
+    def chain_plan(self) -> ChainPlan:
+        return ChainPlan.parse(default=self.pricing_providers, by_class=self.pricing_chains)
+
+    @property
+    def default_asset_class(self) -> AssetClass:
+        return parse_asset_class(self.pricing_default_asset_class)

@@ -1,12 +1,17 @@
 """Fixtures over the real broker, a real Postgres and the provider emulator on a socket:
-the pricing app-role engine on a fresh database, a universe member, the outbox drained to
-the broker, and a reader of what reached a topic."""
+the pricing app-role engine on a fresh database, a universe member, a 1-minute bar cache,
+the outbox drained to the broker, and a reader of what reached a topic."""
 
 from __future__ import annotations
 
+import csv
+import datetime as dt
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -69,14 +74,56 @@ async def engine(app_dsn: str) -> AsyncIterator[AsyncEngine]:
         await eng.dispose()
 
 
+NEW_YORK = ZoneInfo("America/New_York")
+DAYS = [dt.date(2024, 3, 13), dt.date(2024, 3, 14), dt.date(2024, 3, 15)]  # Wed-Fri, EDT
+
+
+def minute_rows(day: dt.date, first: int, last: int) -> list[dict[str, Any]]:
+    """Minutes `first`..`last` (0 = 09:30 New York) of a deterministic wiggling series."""
+    rows = []
+    for k in range(first, last):
+        i = day.toordinal() * 390 + k
+        o = round(100 + 3 * math.sin(i / 37), 4)
+        c = round(100 + 3 * math.sin((i + 1) / 37), 4)
+        rows.append(
+            {
+                "datetime": dt.datetime.combine(day, dt.time(9, 30)) + dt.timedelta(minutes=k),
+                "open": o,
+                "high": round(max(o, c) + 0.05 + (k % 3) / 100, 4),
+                "low": round(min(o, c) - 0.04 - (k % 5) / 100, 4),
+                "close": c,
+                "volume": 100 + (k * 7) % 31,
+            }
+        )
+    return rows
+
+
+def write_minutes(root: Path, name: str, rows: list[dict[str, Any]]) -> None:
+    folder = root / "ohlcv" / "ACME" / "1m"
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / name).open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({**row, "datetime": row["datetime"].strftime("%Y-%m-%d %H:%M:%S")})
+
+
 TrackInstrument = Callable[..., Awaitable[None]]
 
 
 @pytest.fixture
 def track(engine: AsyncEngine) -> TrackInstrument:
-    """`await track("AAPL")`: put a symbol in the pricing universe, as a mapping event would."""
+    """`await track("AAPL")`: put a symbol in the pricing universe, as a mapping event would
+    (by default a US common stock; OpenFIGI's marketSector/securityType pick the chain)."""
 
-    async def add(symbol: str, *, instrument_id: str | None = None, exch_code: str = "US") -> None:
+    async def add(
+        symbol: str,
+        *,
+        instrument_id: str | None = None,
+        exch_code: str | None = "US",
+        market_sector: str | None = "Equity",
+        security_type: str | None = "Common Stock",
+    ) -> None:
         async with engine.begin() as conn:
             await store.upsert_universe(
                 conn,
@@ -86,6 +133,8 @@ def track(engine: AsyncEngine) -> TrackInstrument:
                 id_type="TICKER",
                 id_value=symbol,
                 exch_code=exch_code,
+                market_sector=market_sector,
+                security_type=security_type,
             )
 
     return add

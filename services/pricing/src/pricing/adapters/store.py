@@ -34,19 +34,46 @@ _DAILY_COLUMNS = (
 DailyRecord = tuple[str, dt.date, str, float, float, float, float, float | None, float, str]
 
 _STAGING = "bars_daily_staging"
-_COLS = ", ".join(_DAILY_COLUMNS)
-# Rows whose values did not change are left alone (no dead tuple, no WAL, not reported),
-# so storing the same bars twice reports nothing new.
-_MERGE = (
-    f"INSERT INTO bars_daily ({_COLS}) SELECT {_COLS} FROM {_STAGING} "
-    f"ON CONFLICT (instrument_id, trading_date) DO UPDATE SET "
-    + ", ".join(f"{c} = EXCLUDED.{c}" for c in _DAILY_COLUMNS[2:])
-    + ", updated_at = now() WHERE ("
-    + ", ".join(f"bars_daily.{c}" for c in _DAILY_COLUMNS[2:])
-    + ") IS DISTINCT FROM ("
-    + ", ".join(f"EXCLUDED.{c}" for c in _DAILY_COLUMNS[2:])
-    + ")"
+
+
+def _merge_sql(table: str, staging: str, columns: Sequence[str], keys: Sequence[str]) -> str:
+    """INSERT ... ON CONFLICT from `staging` into `table`. Rows whose values did not change
+    are left alone (no dead tuple, no WAL, not reported), so storing the same bars twice
+    reports nothing new."""
+    cols = ", ".join(columns)
+    values = [c for c in columns if c not in keys]
+    return (
+        f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {staging} "
+        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET "
+        + ", ".join(f"{c} = EXCLUDED.{c}" for c in values)
+        + ", updated_at = now() WHERE ("
+        + ", ".join(f"{table}.{c}" for c in values)
+        + ") IS DISTINCT FROM ("
+        + ", ".join(f"EXCLUDED.{c}" for c in values)
+        + ")"
+    )
+
+
+_DAILY_KEYS = ("instrument_id", "trading_date")
+_MERGE = _merge_sql("bars_daily", _STAGING, _DAILY_COLUMNS, _DAILY_KEYS)
+
+_INTRADAY_COLUMNS = (
+    "instrument_id",
+    "interval",
+    "ts",
+    "symbol",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "provider",
 )
+_INTRADAY_KEYS = ("instrument_id", "interval", "ts")
+_INTRADAY_STAGING = "bars_intraday_staging"
+_INTRADAY_MERGE = _merge_sql("bars_intraday", _INTRADAY_STAGING, _INTRADAY_COLUMNS, _INTRADAY_KEYS)
+
+IntradayRecord = tuple[str, str, dt.datetime, str, float, float, float, float, float, str]
 
 
 def daily_records(instrument_id: str, bars: Iterable[PriceBar]) -> list[DailyRecord]:
@@ -80,18 +107,45 @@ async def merge_daily_records(
     returning_dates: bool = False,
     direct_first: bool = True,
 ) -> tuple[int, set[tuple[str, dt.date]]]:
-    """Upsert records at COPY speed within the caller's transaction.
+    """Upsert daily records at COPY speed within the caller's transaction (see
+    `_bulk_upsert`). Returns the number of rows inserted or changed and, with
+    `returning_dates`, their (instrument_id, trading_date) keys."""
+    count, keys = await _bulk_upsert(
+        conn,
+        table="bars_daily",
+        staging=_STAGING,
+        columns=_DAILY_COLUMNS,
+        keys=_DAILY_KEYS,
+        merge=_MERGE,
+        rows=list(records),
+        returning=returning_dates,
+        direct_first=direct_first,
+    )
+    return count, {(k[0], k[1]) for k in keys}
 
-    A refresh fetches only sessions with no stored bar, so its bars are almost always new:
-    with `direct_first` they are COPYed straight into bars_daily inside a savepoint, and
+
+async def _bulk_upsert(
+    conn: AsyncConnection,
+    *,
+    table: str,
+    staging: str,
+    columns: Sequence[str],
+    keys: Sequence[str],
+    merge: str,
+    rows: list[tuple[Any, ...]],
+    returning: bool,
+    direct_first: bool,
+) -> tuple[int, set[tuple[Any, ...]]]:
+    """Upsert rows at COPY speed within the caller's transaction.
+
+    A refresh fetches only ranges with no stored bar, so its bars are almost always new:
+    with `direct_first` they are COPYed straight into `table` inside a savepoint, and
     only when that hits an existing key (a restatement, or a concurrent refresh) does it
     roll back to the savepoint and take the general path: binary COPY into a temporary
     staging table (no WAL, no index), then one set-based merge.
 
-    Returns the number of rows inserted or changed and, with `returning_dates`, their
-    (instrument_id, trading_date) keys.
+    Returns the number of rows inserted or changed and, with `returning`, their keys.
     """
-    rows = list(records)
     if not rows:
         return 0, set()
     # Through SQLAlchemy first: its asyncpg adapter opens the driver's transaction only on
@@ -99,38 +153,36 @@ async def merge_daily_records(
     # autocommit (and ON COMMIT DELETE ROWS would empty the staging table at once).
     await conn.execute(
         sa.text(
-            f"CREATE TEMP TABLE IF NOT EXISTS {_STAGING} "
-            "(LIKE bars_daily INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+            f"CREATE TEMP TABLE IF NOT EXISTS {staging} "
+            f"(LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
         )
     )
     apg = await _driver(conn)
     if not apg.is_in_transaction():
-        raise RuntimeError("merge_daily_records needs a connection inside a transaction")
+        raise RuntimeError(f"storing into {table} needs a connection inside a transaction")
+    width = len(keys)
     if direct_first:
         try:
             async with apg.transaction():  # a savepoint inside the caller's transaction
-                await apg.copy_records_to_table(
-                    "bars_daily", records=rows, columns=list(_DAILY_COLUMNS)
-                )
+                await apg.copy_records_to_table(table, records=rows, columns=list(columns))
         except asyncpg.UniqueViolationError:
             pass
         else:
-            keys = {(r[0], r[1]) for r in rows} if returning_dates else set()
-            return len(rows), keys
+            return len(rows), ({r[:width] for r in rows} if returning else set())
     # The staging table has no primary key: COPY into it maintains no index, and the
-    # merge's ON CONFLICT is checked once against bars_daily's own index.
-    await apg.copy_records_to_table(_STAGING, records=rows, columns=list(_DAILY_COLUMNS))
-    keys = set()
-    if returning_dates:
-        merged = await apg.fetch(_MERGE + " RETURNING instrument_id, trading_date")
-        keys = {(r[0], r[1]) for r in merged}
+    # merge's ON CONFLICT is checked once against the table's own index.
+    await apg.copy_records_to_table(staging, records=rows, columns=list(columns))
+    changed: set[tuple[Any, ...]] = set()
+    if returning:
+        merged = await apg.fetch(merge + f" RETURNING {', '.join(keys)}")
+        changed = {tuple(r) for r in merged}
         count = len(merged)
     else:
-        status = await apg.execute(_MERGE)
+        status = await apg.execute(merge)
         count = int(status.split()[-1])
     # Several merges may share one transaction; ON COMMIT DELETE ROWS only empties at commit.
-    await apg.execute(f"TRUNCATE {_STAGING}")
-    return count, keys
+    await apg.execute(f"TRUNCATE {staging}")
+    return count, changed
 
 
 async def copy_daily_bars(
@@ -143,6 +195,86 @@ async def copy_daily_bars(
         conn, daily_records(instrument_id, bars), returning_dates=True
     )
     return {day for _, day in keys}
+
+
+def intraday_records(
+    instrument_id: str, interval: str, bars: Iterable[PriceBar]
+) -> list[IntradayRecord]:
+    """Intraday bars (each with its UTC `ts`) as COPY records in `_INTRADAY_COLUMNS` order."""
+    records: list[IntradayRecord] = []
+    for b in bars:
+        if b.ts is None:
+            raise ValueError(f"an intraday bar needs a ts: {b.symbol} {b.trading_date}")
+        records.append(
+            (
+                instrument_id,
+                interval,
+                b.ts,
+                b.symbol,
+                b.open,
+                b.high,
+                b.low,
+                b.close,
+                b.volume,
+                b.provider,
+            )
+        )
+    return records
+
+
+async def copy_intraday_bars(
+    conn: AsyncConnection, instrument_id: str, interval: str, bars: Sequence[PriceBar]
+) -> set[dt.datetime]:
+    """Upsert one instrument's bars of one intraday interval (COPY, then merge on
+    conflict); returns the bar starts (UTC) inserted or changed."""
+    if not bars:
+        return set()
+    _, keys = await _bulk_upsert(
+        conn,
+        table="bars_intraday",
+        staging=_INTRADAY_STAGING,
+        columns=_INTRADAY_COLUMNS,
+        keys=_INTRADAY_KEYS,
+        merge=_INTRADAY_MERGE,
+        rows=list(intraday_records(instrument_id, interval, bars)),
+        returning=True,
+        direct_first=True,
+    )
+    return {k[2] for k in keys}
+
+
+async def stored_intraday_times(
+    conn: AsyncConnection, instrument_id: str, interval: str, start: dt.datetime, end: dt.datetime
+) -> list[dt.datetime]:
+    """Starts of the stored bars of one interval in [start, end)."""
+    rows = await conn.execute(
+        sa.text(
+            "SELECT ts FROM bars_intraday WHERE instrument_id = :i AND interval = :n "
+            "AND ts >= :a AND ts < :z ORDER BY ts"
+        ),
+        {"i": instrument_id, "n": interval, "a": start, "z": end},
+    )
+    return [r[0] for r in rows]
+
+
+async def intraday_bars(
+    conn: AsyncConnection,
+    instrument_id: str,
+    interval: str,
+    start: dt.datetime | None,
+    end: dt.datetime | None,
+) -> list[dict[str, Any]]:
+    """Stored bars of one interval with start in [start, end), oldest first."""
+    rows = await conn.execute(
+        sa.text(
+            "SELECT ts, symbol, open, high, low, close, volume, provider FROM bars_intraday "
+            "WHERE instrument_id = :i AND interval = :n "
+            "AND (CAST(:a AS timestamptz) IS NULL OR ts >= :a) "
+            "AND (CAST(:z AS timestamptz) IS NULL OR ts < :z) ORDER BY ts"
+        ),
+        {"i": instrument_id, "n": interval, "a": start, "z": end},
+    )
+    return [dict(r._mapping) for r in rows]
 
 
 async def stored_dates(
@@ -167,22 +299,40 @@ async def upsert_universe(
     id_type: str | None,
     id_value: str | None,
     exch_code: str | None,
+    market_sector: str | None = None,
+    security_type: str | None = None,
 ) -> None:
+    """Add or update a member; `market_sector`/`security_type` (OpenFIGI's) pick its
+    asset class and so its provider chain."""
     await conn.execute(
         sa.text(
-            "INSERT INTO universe (instrument_id, symbol, figi, id_type, id_value, exch_code) "
-            "VALUES (:i, :s, :f, :t, :v, :e) ON CONFLICT (instrument_id) DO UPDATE SET "
+            "INSERT INTO universe (instrument_id, symbol, figi, id_type, id_value, exch_code, "
+            "market_sector, security_type) VALUES (:i, :s, :f, :t, :v, :e, :m, :y) "
+            "ON CONFLICT (instrument_id) DO UPDATE SET "
             "symbol = EXCLUDED.symbol, figi = EXCLUDED.figi, exch_code = EXCLUDED.exch_code, "
+            "market_sector = EXCLUDED.market_sector, security_type = EXCLUDED.security_type, "
             "active = true, updated_at = now()"
         ),
-        {"i": instrument_id, "s": symbol, "f": figi, "t": id_type, "v": id_value, "e": exch_code},
+        {
+            "i": instrument_id,
+            "s": symbol,
+            "f": figi,
+            "t": id_type,
+            "v": id_value,
+            "e": exch_code,
+            "m": market_sector,
+            "y": security_type,
+        },
     )
 
 
 async def universe(
     conn: AsyncConnection, symbols: Sequence[str] | None = None
 ) -> list[dict[str, Any]]:
-    sql = "SELECT instrument_id, symbol, figi, exch_code FROM universe WHERE active"
+    sql = (
+        "SELECT instrument_id, symbol, figi, exch_code, market_sector, security_type "
+        "FROM universe WHERE active"
+    )
     params: dict[str, Any] = {}
     if symbols:
         sql += " AND (symbol = ANY(:s) OR instrument_id = ANY(:s))"
@@ -260,8 +410,8 @@ async def instrument_for(conn: AsyncConnection, symbol: str) -> dict[str, Any] |
     row = (
         await conn.execute(
             sa.text(
-                "SELECT instrument_id, symbol, figi, exch_code FROM universe "
-                "WHERE symbol = :s OR instrument_id = :s "
+                "SELECT instrument_id, symbol, figi, exch_code, market_sector, security_type "
+                "FROM universe WHERE symbol = :s OR instrument_id = :s "
                 "ORDER BY (instrument_id = :s) DESC, updated_at DESC LIMIT 1"
             ),
             {"s": symbol},

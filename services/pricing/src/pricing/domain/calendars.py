@@ -7,9 +7,10 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 if TYPE_CHECKING:
     import exchange_calendars
@@ -134,6 +135,22 @@ class SessionCalendar:
             opened = self._calendar.session_open(day.isoformat()).to_pydatetime()
             closed = self._calendar.session_close(day.isoformat()).to_pydatetime()
         return opened.astimezone(UTC), closed.astimezone(UTC)
+
+    @property
+    def timezone(self) -> str:
+        """The exchange's IANA time zone (trading dates are local dates in it)."""
+        return str(self._calendar.tz.key)
+
+    def trading_date_of(self, instant: datetime) -> date:
+        """The exchange-local calendar date of a UTC instant."""
+        return instant.astimezone(ZoneInfo(self.timezone)).date()
+
+    def day_bounds(self, start: date, end: date) -> tuple[datetime, datetime]:
+        """UTC instants of local midnight starting `start` and ending `end`: [lo, hi)."""
+        tz = ZoneInfo(self.timezone)
+        lo = datetime.combine(start, time(), tzinfo=tz)
+        hi = datetime.combine(end + timedelta(days=1), time(), tzinfo=tz)
+        return lo.astimezone(UTC), hi.astimezone(UTC)
 
 
 @lru_cache(maxsize=16)

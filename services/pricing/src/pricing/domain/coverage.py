@@ -1,11 +1,13 @@
-"""Which date ranges of a daily series still need fetching: the exchange's sessions in the
-asked range that have no stored bar, grouped into as few provider calls as is sensible."""
+"""Which date ranges of a series still need fetching: the exchange's sessions in the asked
+range with no stored daily bar (or, intraday, not stored through the close), grouped into
+as few provider calls as is sensible."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from bisect import bisect_left
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,3 +47,28 @@ def missing_ranges(
     if len(runs) > max_ranges:
         return [DateRange(runs[0].start, runs[-1].end)]
     return runs
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """One exchange session: its local date and UTC open and close."""
+
+    day: date
+    opens: datetime
+    closes: datetime
+
+
+def complete_sessions(
+    sessions: Sequence[Session], stored: Iterable[datetime], *, step: timedelta
+) -> set[date]:
+    """The sessions whose intraday series is stored through the close: a bar starting in
+    the session's last `step` is there. Minutes with no trade have no bar at most
+    providers, so a hole inside a session does not make it incomplete; a session still
+    trading (its last bar not yet formed) does."""
+    last_starts = sorted(stored)
+    done: set[date] = set()
+    for session in sessions:
+        lo = bisect_left(last_starts, session.closes - step)
+        if lo < len(last_starts) and last_starts[lo] < session.closes:
+            done.add(session.day)
+    return done
