@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +26,7 @@ from indexer.domain.definition import (
 )
 from indexer.domain.fundamentals import FundamentalsObservation, shares_outstanding_records
 from indexer.domain.levels import IndexInputError, IndexResult, compute_index
-from indexer.domain.panel import HoldingsSnapshot, Panel
+from indexer.domain.panel import Event, HoldingsSnapshot, Panel
 from indexer.domain.risk import risk_metrics
 from secmaster_common.db.uow import UnitOfWork
 from secmaster_common.events import (
@@ -155,16 +155,33 @@ async def record_bars(*, uow: UnitOfWork, bars: BarsPublished) -> list[str]:
                 "close": b.close,
                 "adj_close": b.adj_close,
                 "provider": bars.provider,
+                "basis": bars.basis,
             }
             for b in bars.bars
             if b.date is not None
         ],
     )
+    if await repository.save_actions(uow.conn, bars.symbol, bars.actions):
+        changed.add(bars.symbol)
     if not changed:
         return []
     affected = await repository.indexes_reading(uow.conn, sorted(changed))
     await repository.mark_pending(uow.conn, affected, f"prices of {bars.symbol}")
     return affected
+
+
+async def _events(uow: UnitOfWork, symbols: Iterable[str]) -> tuple[list[Event], list[Event]]:
+    """Dividends and splits to apply to the stored closes, by the closes' basis: a split is
+    applied only to raw closes (split-adjusted ones already absorb it), and a dividend is
+    reinvested only when the closes do not already carry it (split_dividend basis)."""
+    dividends: list[Event] = []
+    splits: list[Event] = []
+    for symbol, day, kind, value, basis in await repository.actions(uow.conn, sorted(symbols)):
+        if kind == "split" and basis == "raw":
+            splits.append(Event(day, symbol, value))
+        elif kind == "dividend" and basis != "split_dividend":
+            dividends.append(Event(day, symbol, value))
+    return dividends, splits
 
 
 async def record_fundamentals(*, uow: UnitOfWork, observed: FundamentalsObserved) -> list[str]:
@@ -350,7 +367,15 @@ async def _compute_and_publish(
             if _needs_shares(definition)
             else None
         )
-        result = compute_index(definition, closes, shares=shares, holdings=gathered.snapshots)
+        dividends, splits = await _events(uow, gathered.symbols)
+        result = compute_index(
+            definition,
+            closes,
+            shares=shares,
+            dividends=dividends,
+            splits=splits,
+            holdings=gathered.snapshots,
+        )
     except IndexInputError as exc:
         return RecomputeOutcome(index_id, version, "waiting", str(exc))
 

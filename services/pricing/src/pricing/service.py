@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pricing.adapters import store
 from pricing.domain.adjustment import adjust
-from pricing.domain.bars import CorporateAction, FetchResult, Interval, PriceBar
+from pricing.domain.bars import ActionType, CorporateAction, FetchResult, Interval, PriceBar
 from pricing.domain.calendars import calendar_code_for, session_calendar
 from pricing.domain.chain import ChainResult, ProviderChain
 from pricing.domain.coverage import DateRange, missing_ranges
@@ -29,7 +29,12 @@ from pricing.domain.fundamentals import (
 from pricing.domain.validation import RejectedBar, SeriesQuality, validate_series
 from secmaster_common.db.tables import inbox
 from secmaster_common.db.uow import UnitOfWork
-from secmaster_common.events import Bar, BarsPublished, FundamentalsObserved
+from secmaster_common.events import (
+    Bar,
+    BarsPublished,
+    CorporateActionItem,
+    FundamentalsObserved,
+)
 
 PRODUCER = "pricing"
 
@@ -143,10 +148,14 @@ async def refresh_instrument(
             )
         changed = await store.copy_daily_bars(uow.conn, instrument_id, accepted)
         await store.quarantine(uow.conn, instrument_id, rejected)
+        basis: dict[str, str] = {}
+        actions_by_provider: dict[str, list[CorporateAction]] = defaultdict(list)
         for wanted, got in results:
             if got.result is not None:
                 actions = got.result.within(wanted.start, wanted.end).actions
                 await store.save_actions(uow.conn, instrument_id, actions, got.result.provider)
+                basis[got.result.provider] = str(got.result.basis)
+                actions_by_provider[got.result.provider] += actions
         by_provider: dict[str, list[PriceBar]] = defaultdict(list)
         for bar in accepted:
             if bar.trading_date in changed:
@@ -160,6 +169,9 @@ async def refresh_instrument(
                     interval="1d",
                     provider=provider,
                     bars=[_bar_event(b) for b in bars],
+                    # Consumers need the closes' basis to know which actions still apply.
+                    basis=basis.get(provider, "raw"),
+                    actions=[_action_event(a) for a in actions_by_provider[provider]],
                 ),
                 key=instrument_id,
                 correlation_id=correlation_id,
@@ -178,6 +190,15 @@ async def refresh_instrument(
         ranges=tuple(f"{r.start}..{r.end}" for r in ranges),
         published=published,
         asset_class=asset_class,
+    )
+
+
+def _action_event(action: CorporateAction) -> CorporateActionItem:
+    return CorporateActionItem(
+        type="split" if action.type is ActionType.SPLIT else "dividend",
+        date=action.ex_date,
+        ratio=action.ratio,
+        amount=action.amount,
     )
 
 

@@ -15,7 +15,13 @@ from secmaster_common.events.indexes import (
     IndexLevelsComputed,
     IndexRebalanced,
 )
-from secmaster_common.events.pricing import Bar, BarsPublished, FundamentalsObserved, RefreshPrices
+from secmaster_common.events.pricing import (
+    Bar,
+    BarsPublished,
+    CorporateActionItem,
+    FundamentalsObserved,
+    RefreshPrices,
+)
 from secmaster_common.events.reference import (
     HoldingLine,
     HoldingsSnapshotChunk,
@@ -29,6 +35,7 @@ __all__ = [
     "Allocation",
     "Bar",
     "BarsPublished",
+    "CorporateActionItem",
     "EnrichmentRequested",
     "Envelope",
     "FundamentalsObserved",

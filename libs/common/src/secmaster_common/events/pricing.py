@@ -41,8 +41,25 @@ class Bar(BaseModel):
     volume: float
 
 
+PriceBasis = Literal["raw", "split", "split_dividend"]
+
+
+class CorporateActionItem(BaseModel):
+    """A split (`ratio` new shares per old share) or a cash dividend (`amount` per share,
+    in the same basis as the bars) taking effect on `date` (exchange-local ex-date)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["split", "dividend"]
+    date: dt.date
+    ratio: float | None = None
+    amount: float | None = None
+
+
 class BarsPublished(Payload):
-    """A batch of validated bars for one instrument and interval."""
+    """A batch of validated bars for one instrument and interval. `basis` says how the
+    provider adjusted open/high/low/close (raw, split-adjusted, or split and dividend
+    adjusted); `actions` are the splits and dividends dated within the batch's range."""
 
     topic: ClassVar[str] = topics.MARKET_BARS
     event_type: ClassVar[str] = "market.bars"
@@ -53,6 +70,8 @@ class BarsPublished(Payload):
     interval: Interval = "1d"
     provider: str
     bars: list[Bar]
+    basis: PriceBasis = "raw"
+    actions: list[CorporateActionItem] = Field(default_factory=list)
 
 
 class FundamentalsObserved(Payload):

@@ -155,13 +155,13 @@ async def save_prices(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> 
         return set()
     result = await conn.execute(
         sa.text(
-            "INSERT INTO prices (symbol, trading_date, close, adj_close, provider) "
+            "INSERT INTO prices (symbol, trading_date, close, adj_close, provider, basis) "
             "SELECT * FROM unnest(CAST(:s AS text[]), CAST(:d AS date[]), CAST(:c AS float8[]), "
-            "CAST(:a AS float8[]), CAST(:p AS text[])) "
+            "CAST(:a AS float8[]), CAST(:p AS text[]), CAST(:b AS text[])) "
             "ON CONFLICT (symbol, trading_date) DO UPDATE SET close = EXCLUDED.close, "
-            "adj_close = EXCLUDED.adj_close, provider = EXCLUDED.provider "
-            "WHERE (prices.close, prices.adj_close) IS DISTINCT FROM "
-            "(EXCLUDED.close, EXCLUDED.adj_close) "
+            "adj_close = EXCLUDED.adj_close, provider = EXCLUDED.provider, basis = EXCLUDED.basis "
+            "WHERE (prices.close, prices.adj_close, prices.basis) IS DISTINCT FROM "
+            "(EXCLUDED.close, EXCLUDED.adj_close, EXCLUDED.basis) "
             "RETURNING symbol"
         ),
         {
@@ -170,9 +170,48 @@ async def save_prices(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> 
             "c": [r["close"] for r in rows],
             "a": [r["adj_close"] for r in rows],
             "p": [r["provider"] for r in rows],
+            "b": [r.get("basis", "raw") for r in rows],
         },
     )
     return {r.symbol for r in result}
+
+
+async def save_actions(conn: AsyncConnection, symbol: str, actions: Sequence[Any]) -> bool:
+    """Upsert splits and dividends of one symbol; True when something new or changed."""
+    if not actions:
+        return False
+    result = await conn.execute(
+        sa.text(
+            "INSERT INTO corporate_actions (symbol, ex_date, kind, value) "
+            "SELECT :s, * FROM unnest(CAST(:d AS date[]), CAST(:k AS text[]), "
+            "CAST(:v AS float8[])) "
+            "ON CONFLICT (symbol, ex_date, kind) DO UPDATE SET value = EXCLUDED.value "
+            "WHERE corporate_actions.value IS DISTINCT FROM EXCLUDED.value RETURNING 1"
+        ),
+        {
+            "s": symbol,
+            "d": [a.date for a in actions],
+            "k": [a.type for a in actions],
+            "v": [a.ratio if a.type == "split" else a.amount for a in actions],
+        },
+    )
+    return result.first() is not None
+
+
+async def actions(
+    conn: AsyncConnection, symbols: Sequence[str]
+) -> list[tuple[str, dt.date, str, float, str]]:
+    """(symbol, ex-date, kind, value, basis of the symbol's latest close) for `symbols`."""
+    rows = await conn.execute(
+        sa.text(
+            "SELECT a.symbol, a.ex_date, a.kind, a.value, coalesce(("
+            "  SELECT p.basis FROM prices p WHERE p.symbol = a.symbol "
+            "  ORDER BY p.trading_date DESC LIMIT 1), 'raw') AS basis "
+            "FROM corporate_actions a WHERE a.symbol = ANY(:s) ORDER BY a.ex_date, a.symbol"
+        ),
+        {"s": list(symbols)},
+    )
+    return [(r.symbol, r.ex_date, r.kind, float(r.value), r.basis) for r in rows]
 
 
 async def price_symbols(conn: AsyncConnection) -> list[str]:
