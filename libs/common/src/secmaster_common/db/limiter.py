@@ -1,8 +1,8 @@
 """A window rate limiter whose budget is shared by every process through Postgres.
 
 Each admission is a row; an admitting transaction takes an advisory lock on the budget,
-reads the N most recent anchors and admits as many waiters as the window has room for
-(by the database clock, the one clock all replicas share).
+reads the N most recent anchors and admits every waiter the window has room for now or
+within a short lead (by the database clock, the one clock all replicas share).
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ class _Admission:
     row_id: int
     db_now: datetime  # the database clock when it was granted
     local_before: float  # time.monotonic() just before that clock was read
+    due: datetime  # database time from which it may be used (>= db_now)
+    release_at: float  # time.monotonic() at which `due` has surely passed
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,12 +37,35 @@ class _Waiter:
     granted: asyncio.Future[_Admission]
 
 
-def room_in_window(recent: Sequence[datetime], *, now: datetime, span: timedelta, n: int) -> int:
-    """How many admissions fit at `now` given the `n` most recent anchors (newest first):
-    the j-th new one needs the (n-j+1)-th most recent to be at least `span` old, so the
-    room is `n` less the anchors still inside the window (in-flight ones are in the future
-    and always inside)."""
-    return n - sum(1 for at in recent[:n] if at + span > now)
+def admission_times(
+    recent: Sequence[datetime],
+    *,
+    now: datetime,
+    span: timedelta,
+    n: int,
+    wanted: int,
+    horizon: datetime,
+) -> tuple[list[datetime], datetime | None]:
+    """When each of up to `wanted` new admissions may happen, given the `n` most recent
+    anchors (newest first), counting only those due by `horizon`; and when the next one
+    after them could (None: unknown, a request still in flight decides it).
+
+    The j-th new admission needs the (n-j+1)-th most recent anchor to be at least `span`
+    old: with the j-1 before it, that keeps at most n in any window. Anchors after
+    `horizon` belong to requests in flight (dated far ahead until answered)."""
+    times: list[datetime] = []
+    for j in range(1, n + 1):
+        idx = n - j
+        if idx >= len(recent):  # fewer than n anchors: room now
+            due = now
+        elif recent[idx] > horizon:
+            return times, None
+        else:
+            due = max(now, recent[idx] + span)
+        if due > horizon or len(times) == wanted:
+            return times, due
+        times.append(due)
+    return times, None
 
 
 class PostgresWindowLimiter:
@@ -55,9 +80,13 @@ class PostgresWindowLimiter:
     is answered (or until the cap, if its process died mid-request).
 
     Waiters of one process are admitted together: one transaction (one advisory lock, one
-    read of the recent anchors, one multi-row insert) grants every waiter the window has
-    room for, in arrival order. Admitting a burst one transaction at a time spreads it over
-    as many round trips, and that spread is carried into every later window.
+    read of the recent anchors, one multi-row insert) grants, in arrival order, every
+    waiter the window has room for now or within `lead_s`. A row counts from that commit
+    on; a waiter granted ahead is woken by a local timer when its time comes. Admitting
+    one request per transaction spread a burst over as many round trips, and at a window
+    boundary (where the previous window's answers free a slot every few milliseconds) made
+    every request wait for the transactions of those before it; a request that leaves late
+    leaves late in every later window too.
     """
 
     def __init__(
@@ -71,6 +100,7 @@ class PostgresWindowLimiter:
         retain_s: float = 3600.0,
         in_flight_cap_s: float = 120.0,
         poll_s: float = 0.05,
+        lead_s: float = 0.1,
     ) -> None:
         if max_calls < 1 or window_s <= 0:
             raise ValueError("max_calls must be >= 1 and window_s > 0")
@@ -81,15 +111,21 @@ class PostgresWindowLimiter:
         self.margin_s = margin_s
         self.in_flight_cap_s = in_flight_cap_s
         self.poll_s = poll_s
+        self.lead_s = lead_s
         # Admissions are kept this long (for audit and tests), then pruned.
         self.retain = timedelta(seconds=max(retain_s, 2 * (window_s + margin_s)))
         self._lock_key = zlib.crc32(f"ratelimit:{budget}".encode())
         self._waiting: collections.deque[_Waiter] = collections.deque()
         self._admitter: asyncio.Task[None] | None = None
+        self._next_prune = 0.0
+        self._unanchored: list[tuple[int, datetime, asyncio.Future[None]]] = []
+        self._anchorer: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Future[None]] = set()
 
     async def _try_admit(self, in_flight: Sequence[bool]) -> tuple[float, list[_Admission]]:
-        """Admit the first waiters that fit now (one flag each: in flight or not). Returns
-        (0, their admissions), or (seconds to wait before the next try, [])."""
+        """Admit the first waiters that fit now or within `lead_s` (one flag each: in
+        flight or not). Returns their admissions and the seconds until the next one could
+        fit (`poll_s` while a request in flight decides it)."""
         span = timedelta(seconds=self.window_s + self.margin_s)
         async with self.engine.connect() as conn, conn.begin():
             await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(self._lock_key)))
@@ -108,43 +144,54 @@ class PostgresWindowLimiter:
                     {"budget": self.budget, "n": self.max_calls},
                 )
             ).one()
+            # ... and after it: `local_after + (t - db_now)` is never before database time t.
+            local_after = time.monotonic()
             assert isinstance(now, datetime)
-            recent: list[datetime] = list(newest)
-            room = room_in_window(recent, now=now, span=span, n=self.max_calls)
-            if room <= 0:
-                nth = recent[self.max_calls - 1]
-                wait = (nth + span - now).total_seconds()
-                if nth > now:
-                    # The N-th most recent request is still in flight: its answer (which
-                    # fixes the real wait) may come any moment, so look again soon.
-                    wait = min(wait, self.poll_s)
-                return max(wait, 0.0), []
-            flags = in_flight[:room]
+            horizon = now + timedelta(seconds=self.lead_s)
+            dues, next_due = admission_times(
+                list(newest), now=now, span=span, n=self.max_calls, wanted=len(in_flight),
+                horizon=horizon,
+            )  # fmt: skip
+            wait = self.poll_s if next_due is None else (next_due - now).total_seconds()
+            if not dues:
+                return wait, []
+            # Admissions due within the lead are granted now and used when due: each row
+            # counts (in flight: dated far ahead; else at its due time) from this commit
+            # on, so no one can take its place, and the waiter is woken on time by a local
+            # timer instead of by one more transaction per admission.
             future = now + timedelta(seconds=self.in_flight_cap_s)
-            inserted = (
-                await conn.execute(
+            ids = (
+                await conn.scalars(
                     sa.insert(adm)
                     .values(
                         [
-                            {"budget": self.budget, "admitted_at": future if f else now}
-                            for f in flags
+                            {"budget": self.budget, "admitted_at": future if flag else due}
+                            for flag, due in zip(in_flight, dues, strict=False)
                         ]
                     )
-                    .returning(adm.c.id, adm.c.admitted_at)
+                    .returning(adm.c.id)
                 )
             ).all()
-            # Rows older than the window can never matter again; prune what is past retention.
-            await conn.execute(
-                sa.delete(adm).where(
-                    adm.c.budget == self.budget, adm.c.admitted_at < now - self.retain
+            # Rows older than the window can never matter again; prune what is past
+            # retention, once a window at most (a round trip saved on most admissions).
+            if time.monotonic() >= self._next_prune:
+                self._next_prune = time.monotonic() + self.window_s
+                await conn.execute(
+                    sa.delete(adm).where(
+                        adm.c.budget == self.budget, adm.c.admitted_at < now - self.retain
+                    )
                 )
+        # Identity values are drawn row by row in VALUES order: sorted ids are that order.
+        return wait, [
+            _Admission(
+                row_id=int(row_id),
+                db_now=now,
+                local_before=local_before,
+                due=due,
+                release_at=local_after + (due - now).total_seconds(),
             )
-        # Hand each waiter a row of its own kind (in flight: dated in the future).
-        rows = {
-            True: [i for i, at in inserted if at > now],
-            False: [i for i, at in inserted if at <= now],
-        }
-        return 0.0, [_Admission(int(rows[f].pop()), now, local_before) for f in flags]
+            for row_id, due in zip(sorted(ids), dues, strict=True)
+        ]
 
     async def _admit_waiting(self) -> None:
         """Runs while this process has waiters: grants them in batches, oldest first."""
@@ -171,21 +218,34 @@ class PostgresWindowLimiter:
             for waiter, admission in zip(batch, granted, strict=False):
                 self._waiting.popleft()
                 if waiter.granted.done():
-                    # Cancelled during the transaction: nothing was sent, so the row
-                    # stands for a request made now, not for one in flight.
-                    if waiter.in_flight:
-                        await self._anchor(admission.row_id, admission.db_now)
+                    self._release_unused(admission, in_flight=waiter.in_flight)
                 else:
                     waiter.granted.set_result(admission)
-            if not granted:
-                await asyncio.sleep(wait)
+            if len(granted) < len(batch):
+                # Wake a lead early: what falls due within it is granted in one go.
+                await asyncio.sleep(max(wait - self.lead_s, 0.0) if wait > self.poll_s else wait)
+
+    def _release_unused(self, admission: _Admission, *, in_flight: bool) -> None:
+        """A waiter cancelled before using its admission: nothing was sent, so an in-flight
+        row stands for a request made when it was due instead of blocking a slot until the
+        in-flight cap."""
+        if in_flight:
+            task = asyncio.ensure_future(self._anchor(admission.row_id, admission.due))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
 
     async def _admit(self, *, in_flight: bool) -> _Admission:
         waiter = _Waiter(in_flight, asyncio.get_running_loop().create_future())
         self._waiting.append(waiter)
         if self._admitter is None or self._admitter.done():
             self._admitter = asyncio.ensure_future(self._admit_waiting())
-        return await waiter.granted
+        admission = await waiter.granted
+        try:
+            await asyncio.sleep(max(admission.release_at - time.monotonic(), 0.0))
+        except asyncio.CancelledError:
+            self._release_unused(admission, in_flight=in_flight)
+            raise
+        return admission
 
     async def acquire(self) -> None:
         await self._admit(in_flight=False)
@@ -209,8 +269,44 @@ class PostgresWindowLimiter:
             await self._anchor(admitted.row_id, answered_at)
 
     async def _anchor(self, row_id: int, at: datetime) -> None:
-        async with self.engine.connect() as conn, conn.begin():
-            await conn.execute(sa.update(adm).where(adm.c.id == row_id).values(admitted_at=at))
+        """Date the row `at` (its answer); returns once that is committed."""
+        written = asyncio.get_running_loop().create_future()
+        self._unanchored.append((row_id, at, written))
+        if self._anchorer is None or self._anchorer.done():
+            self._anchorer = asyncio.ensure_future(self._write_anchors())
+        await written
+
+    async def _write_anchors(self) -> None:
+        """Runs while answers wait to be anchored: one UPDATE for all that are waiting. A
+        window's answers come in a burst; a transaction (and a pooled connection) each
+        would make the burst compete for the event loop with the requests still leaving."""
+        while self._unanchored:
+            batch, self._unanchored = self._unanchored, []
+            try:
+                async with self.engine.connect() as conn, conn.begin():
+                    await conn.execute(
+                        sa.text(
+                            "UPDATE rate_limit_admissions a SET admitted_at = u.at "
+                            "FROM unnest(CAST(:ids AS bigint[]), CAST(:ats AS timestamptz[])) "
+                            "AS u(id, at) WHERE a.id = u.id"
+                        ),
+                        {"ids": [row_id for row_id, _, _ in batch],
+                         "ats": [at for _, at, _ in batch]},
+                    )  # fmt: skip
+            except Exception as exc:
+                # Unanchored rows stay dated in the future: they keep counting until the
+                # in-flight cap, which errs on the safe side.
+                for _, _, written in batch:
+                    if not written.done():
+                        written.set_exception(exc)
+                continue
+            except asyncio.CancelledError:
+                for _, _, written in batch:
+                    written.cancel()
+                raise
+            for _, _, written in batch:
+                if not written.done():
+                    written.set_result(None)
 
     async def penalize(self, wait_s: float) -> None:
         """Fill the window so nobody is admitted for `wait_s` (the server's retry-after)."""
