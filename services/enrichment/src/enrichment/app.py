@@ -23,8 +23,7 @@ from enrichment.service import (
     request_mappings,
 )
 from enrichment.settings import EnrichmentSettings
-from enrichment.wiring import SERVICE, build_client, cache_policy, database_dsn
-from secmaster_common.db.engine import make_engine
+from enrichment.wiring import SERVICE, build_client, cache_policy
 from secmaster_common.db.uow import UnitOfWork
 from secmaster_common.events import (
     EnrichmentRequested,
@@ -33,8 +32,8 @@ from secmaster_common.events import (
     InstrumentRecorded,
     topics,
 )
-from secmaster_common.kafka import make_broker, subscription
-from secmaster_common.logging import configure_logging, get_logger
+from secmaster_common.kafka import subscription
+from secmaster_common.logging import get_logger
 from secmaster_common.runtime import ServiceRuntime, serve
 
 log = get_logger(__name__)
@@ -120,8 +119,8 @@ async def mapping_worker(
         except Exception as exc:
             log.warning("mapping worker round failed", error=repr(exc))
             n = 0
-        if n and runtime.relay is not None:
-            runtime.relay.wake()
+        if n:
+            runtime.wake_relay()
         if n == 0:
             wake.clear()
             try:
@@ -161,18 +160,9 @@ def build_router(engine: AsyncEngine, policy: CachePolicy) -> APIRouter:
 
 def bootstrap(settings: EnrichmentSettings | None = None) -> FastAPI:
     settings = settings or EnrichmentSettings()
-    configure_logging(service=SERVICE, level=settings.log_level, json=settings.log_json)
-    dsn = database_dsn(settings)
-    broker = make_broker(settings, client_id=SERVICE)
-    runtime = ServiceRuntime(
-        name=SERVICE,
-        settings=settings,
-        engine=make_engine(dsn, schema=SERVICE),
-        broker=broker,
-        topic_prefix=settings.topic_prefix,
-    )
+    runtime = ServiceRuntime.create(SERVICE, settings)
     wake = asyncio.Event()
-    register_handlers(broker, runtime, settings, wake)
+    register_handlers(runtime.broker, runtime, settings, wake)
     client = build_client(settings, runtime.engine)
     runtime.background.append(lambda: mapping_worker(runtime, client, settings, wake))
     return runtime.build_http(build_router(runtime.engine, cache_policy(settings)))

@@ -13,19 +13,15 @@ from enrichment.service import CachePolicy
 from enrichment.settings import EnrichmentSettings
 from secmaster_common.breaker import CircuitBreaker
 from secmaster_common.db.limiter import PostgresWindowLimiter
-from secmaster_common.services import app_dsn
+from secmaster_common.http import instrumented_client
+from secmaster_common.services import service_dsn
 
 SERVICE = "enrichment"
 
 
 def database_dsn(settings: EnrichmentSettings) -> str:
     """`ENRICHMENT_DATABASE_URL`, else `DATABASE_URL` with the enrichment app role."""
-    explicit = settings.enrichment_database_url
-    return app_dsn(
-        explicit.get_secret_value() if explicit else None,
-        settings.database_url.get_secret_value(),
-        SERVICE,
-    )
+    return service_dsn(settings, SERVICE)
 
 
 def cache_policy(settings: EnrichmentSettings) -> CachePolicy:
@@ -76,4 +72,6 @@ def build_client(
         breaker=breaker,
         batch_size=settings.openfigi_batch_size,
         retry=retry,
+        http=instrumented_client(SERVICE, timeout=30.0),
+        owns_http=True,
     )

@@ -226,6 +226,7 @@ class OpenFigiClient:
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         anchor_on_answers: bool = True,
+        owns_http: bool | None = None,
     ) -> None:
         keyed = bool(api_key)
         self.base_url = base_url.rstrip("/")
@@ -243,7 +244,8 @@ class OpenFigiClient:
             for lim in (self.limiter, self.search_limiter)
         }
         self.breaker = breaker
-        self._owns_http = http is None
+        # A client handed in is closed by its owner, unless ownership is handed over too.
+        self._owns_http = http is None if owns_http is None else owns_http
         self._http = http or httpx.AsyncClient(timeout=timeout)
         # 100 jobs per request with a key, 10 without (specs/openfigi.md section 2).
         self.batch_size = batch_size or (100 if keyed else 10)
