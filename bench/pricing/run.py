@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from pricing.adapters import store
-from pricing.domain.bars import PriceBar
+from pricing.domain.bars import PriceBar, PriceBasis
 from secmaster_common.db.engine import make_engine
 from secmaster_common.services import service_role_dsn
 from secmaster_common.testing.databases import create_service_database, drop_database
@@ -92,7 +92,9 @@ def records(batch: list[PriceBar]) -> list[store.DailyRecord]:
     start = 0
     for end in range(1, len(batch) + 1):
         if end == len(batch) or batch[end].symbol != batch[start].symbol:
-            out += store.daily_records(f"BBG{batch[start].symbol}", batch[start:end])
+            out += store.daily_records(
+                f"BBG{batch[start].symbol}", batch[start:end], basis=PriceBasis.RAW
+            )
             start = end
     return out
 

@@ -15,6 +15,7 @@ from faststream.kafka import KafkaBroker
 from pricing.adapters import store
 from pricing.composition import build_chains, build_fundamentals, history_range, names
 from pricing.documents import action_json, bar_json
+from pricing.domain.adjustment import MixedBasis
 from pricing.domain.asset_classes import ProviderChains, calendar_code_for_class
 from pricing.domain.bars import Interval
 from pricing.domain.calendars import calendar_code_for, session_calendar
@@ -126,23 +127,36 @@ def build_router(runtime: ServiceRuntime) -> APIRouter:
         adjusted: bool = False,
         interval: str = "1d",
     ) -> dict[str, Any]:
-        """Daily bars as traded, or (`adjusted=true`) split and dividend adjusted, computed
-        on read from the stored raw bars and corporate actions; with `interval` 1m, 5m,
-        15m or 1h, the stored intraday bars (`ts`, UTC start) on exchange dates start..end."""
+        """Daily bars as stored, in the basis their provider returned (`basis`: raw,
+        split, split_dividend, or mixed, and each bar's own; prices as traded cannot be
+        rebuilt from split-adjusted bars, and `note` says so), or (`adjusted=true`) split
+        and dividend adjusted on read, applying only what the stored basis lacks (409
+        when the stored series mixes bases); with `interval` 1m, 5m, 15m or 1h, the
+        stored intraday bars (`ts`, UTC start) on exchange dates start..end."""
         if interval != "1d":
             return await intraday_document(symbol, interval, start, end, adjusted)
-        view = await read_bars(
-            engine=runtime.engine, symbol=symbol, start=start, end=end, adjusted=adjusted
-        )
+        try:
+            view = await read_bars(
+                engine=runtime.engine, symbol=symbol, start=start, end=end, adjusted=adjusted
+            )
+        except MixedBasis as exc:
+            raise HTTPException(status_code=409, detail=str(exc)) from exc
         if view is None or not view.bars:
             raise HTTPException(status_code=404, detail=f"no bars stored for {symbol}")
-        return {
+        document: dict[str, Any] = {
             "symbol": view.symbol,
             "instrument_id": view.instrument_id,
             "adjusted": view.adjusted,
-            "bars": [{**bar_json(b), "provider": b.provider} for b in view.bars],
+            "basis": view.basis,
+            "bars": [
+                {**bar_json(b), "provider": b.provider, "basis": basis.value}
+                for b, basis in zip(view.bars, view.bases, strict=True)
+            ],
             "actions": [action_json(a) for a in view.actions],
         }
+        if view.note is not None:
+            document["note"] = view.note
+        return document
 
     async def intraday_document(
         symbol: str, interval: str, start: dt.date | None, end: dt.date | None, adjusted: bool

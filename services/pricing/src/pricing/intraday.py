@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from pricing.adapters import store
 from pricing.domain.aggregation import aggregate_minutes
 from pricing.domain.asset_classes import asset_class_for, calendar_code_for_class
-from pricing.domain.bars import FetchResult, Interval, PriceBar
+from pricing.domain.bars import FetchResult, Interval, PriceBar, PriceBasis
 from pricing.domain.calendars import SessionCalendar, session_calendar
 from pricing.domain.chain import Attempt, ProviderChain
 from pricing.domain.coverage import DateRange, Session, complete_sessions, missing_ranges
@@ -41,6 +41,7 @@ class IntradayFetch:
     attempts: tuple[Attempt, ...]
     provider: str | None
     aggregated_from: Interval | None = None
+    basis: PriceBasis = PriceBasis.RAW
 
 
 async def fetch_interval(
@@ -62,6 +63,7 @@ async def fetch_interval(
             rejected=tuple(r for r in quality.rejected if r.bar.trading_date in wanted),
             attempts=got.attempts,
             provider=got.provider,
+            basis=got.result.basis,
         )
     if interval is Interval.M1:
         return IntradayFetch((), (), got.attempts, None)
@@ -97,6 +99,7 @@ async def fetch_interval(
         attempts=attempts,
         provider=minutes.provider,
         aggregated_from=Interval.M1,
+        basis=minutes.result.basis,
     )
 
 
@@ -167,7 +170,12 @@ async def refresh_intraday(
             consumer, event_id, topic = claim
             if not await uow.claim(consumer=consumer, event_id=event_id, topic=topic):
                 return RefreshOutcome(instrument_id, symbol, 0, 0, None, (), interval=interval)
-        changed = await store.copy_intraday_bars(uow.conn, instrument_id, interval.value, accepted)
+        changed: set[dt.datetime] = set()
+        for basis in sorted({f.basis for f in fetched if f.accepted}):
+            of_basis = [b for f in fetched if f.basis is basis for b in f.accepted]
+            changed |= await store.copy_intraday_bars(
+                uow.conn, instrument_id, interval.value, of_basis, basis=basis
+            )
         await store.quarantine(uow.conn, instrument_id, rejected)
         by_provider: dict[str, list[PriceBar]] = defaultdict(list)
         for bar in sorted(accepted, key=lambda b: b.ts or dt.datetime.min.replace(tzinfo=dt.UTC)):

@@ -13,8 +13,15 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pricing.adapters import store
-from pricing.domain.adjustment import adjust
-from pricing.domain.bars import ActionType, CorporateAction, FetchResult, Interval, PriceBar
+from pricing.domain.adjustment import adjust_stored_series, basis_runs
+from pricing.domain.bars import (
+    ActionType,
+    CorporateAction,
+    FetchResult,
+    Interval,
+    PriceBar,
+    PriceBasis,
+)
 from pricing.domain.calendars import calendar_code_for, session_calendar
 from pricing.domain.chain import ChainResult, ProviderChain
 from pricing.domain.coverage import DateRange, missing_ranges
@@ -26,7 +33,7 @@ from pricing.domain.fundamentals import (
     combine,
     next_provider_to_ask,
 )
-from pricing.domain.validation import RejectedBar, SeriesQuality, validate_series
+from pricing.domain.validation import RejectedBar, RejectReason, SeriesQuality, validate_series
 from secmaster_common.db.tables import inbox
 from secmaster_common.db.uow import UnitOfWork
 from secmaster_common.events import (
@@ -105,27 +112,40 @@ async def refresh_instrument(
     through the failover chain), store accepted bars, quarantine rejected ones, and
     publish the stored bars on `market.bars.v1` (one batch per instrument per refresh,
     split by provider when ranges came from different ones). One transaction, which also
-    holds the inbox claim of the triggering event when there is one."""
+    holds the inbox claim of the triggering event when there is one.
+
+    The series keeps one price basis: the chain is asked for the basis of the latest
+    stored bar (or, for a new instrument, of the first range fetched), and when only a
+    provider of another basis has the range, its bars are quarantined as
+    `basis_mismatch` instead of stored."""
     exch_code = (universe_entry or {}).get("exch_code")
     code = calendar_code or calendar_code_for(figi_exchange=exch_code)
     ranges = await ranges_to_fetch(
         engine=engine, instrument_id=instrument_id, start=start, end=end, calendar_code=code
     )
+    basis: PriceBasis | None = None
+    if ranges:
+        async with engine.connect() as conn:
+            basis = await store.stored_basis(conn, instrument_id)
     results: list[tuple[DateRange, ChainResult]] = []
     for wanted in ranges:
         got = await chain.fetch(
-            symbol=symbol, start=wanted.start, end=wanted.end, interval=Interval.D1
+            symbol=symbol, start=wanted.start, end=wanted.end, interval=Interval.D1, basis=basis
         )
         results.append((wanted, got))
+        if got.result is not None:
+            basis = got.result.basis
 
-    accepted: list[PriceBar] = []
+    accepted: dict[PriceBasis, list[PriceBar]] = defaultdict(list)
     rejected: list[RejectedBar] = []
     for wanted, got in results:
         if got.result is None:
+            if got.set_aside is not None:
+                rejected += _basis_mismatches(got.set_aside, wanted, stored=basis)
             continue
         quality = got.quality or validator(got.result)
         # A provider may answer with more than was asked; only the missing range is new.
-        accepted += [b for b in quality.accepted if b.trading_date in wanted]
+        accepted[got.result.basis] += [b for b in quality.accepted if b.trading_date in wanted]
         rejected += [r for r in quality.rejected if r.bar.trading_date in wanted]
 
     published = 0
@@ -146,18 +166,22 @@ async def refresh_instrument(
                 market_sector=universe_entry.get("market_sector"),
                 security_type=universe_entry.get("security_type"),
             )
-        changed = await store.copy_daily_bars(uow.conn, instrument_id, accepted)
+        changed: set[dt.date] = set()
+        for bar_basis, bars_of_basis in sorted(accepted.items()):
+            changed |= await store.copy_daily_bars(
+                uow.conn, instrument_id, bars_of_basis, basis=bar_basis
+            )
         await store.quarantine(uow.conn, instrument_id, rejected)
-        basis: dict[str, str] = {}
+        basis_of: dict[str, str] = {}
         actions_by_provider: dict[str, list[CorporateAction]] = defaultdict(list)
         for wanted, got in results:
             if got.result is not None:
                 actions = got.result.within(wanted.start, wanted.end).actions
                 await store.save_actions(uow.conn, instrument_id, actions, got.result.provider)
-                basis[got.result.provider] = str(got.result.basis)
+                basis_of[got.result.provider] = str(got.result.basis)
                 actions_by_provider[got.result.provider] += actions
         by_provider: dict[str, list[PriceBar]] = defaultdict(list)
-        for bar in accepted:
+        for bar in (b for bars_of_basis in accepted.values() for b in bars_of_basis):
             if bar.trading_date in changed:
                 by_provider[bar.provider].append(bar)
         for provider, bars in sorted(by_provider.items()):
@@ -170,7 +194,7 @@ async def refresh_instrument(
                     provider=provider,
                     bars=[_bar_event(b) for b in bars],
                     # Consumers need the closes' basis to know which actions still apply.
-                    basis=basis.get(provider, "raw"),
+                    basis=basis_of.get(provider, "raw"),
                     actions=[_action_event(a) for a in actions_by_provider[provider]],
                 ),
                 key=instrument_id,
@@ -191,6 +215,22 @@ async def refresh_instrument(
         published=published,
         asset_class=asset_class,
     )
+
+
+def _basis_mismatches(
+    result: FetchResult, wanted: DateRange, *, stored: PriceBasis | None
+) -> list[RejectedBar]:
+    """The bars of a result passed over for its basis, kept in quarantine (never silently
+    dropped) with what was stored instead."""
+    detail = (
+        f"{result.provider} returns {result.basis.value} prices; the stored series is "
+        f"{stored.value if stored else 'of another basis'}, so storing them would mix bases"
+    )
+    return [
+        RejectedBar(bar=b, reason=RejectReason.BASIS_MISMATCH, detail=detail)
+        for b in result.bars
+        if b.trading_date in wanted
+    ]
 
 
 def _action_event(action: CorporateAction) -> CorporateActionItem:
@@ -290,15 +330,48 @@ async def refresh_fundamentals(
     )
 
 
+RAW_NOT_RECONSTRUCTED = (
+    "prices as the provider returned them; bars of basis split (or split_dividend) are "
+    "already adjusted as of when they were fetched, and prices as traded cannot be "
+    "reconstructed from them without the full split history, which is not stored"
+)
+
+
 @dataclass(frozen=True)
 class BarsView:
-    """Stored daily bars of one instrument, as traded or split+dividend adjusted."""
+    """Stored daily bars of one instrument, as stored or split+dividend adjusted.
+
+    `bases` holds each bar's basis (all split_dividend when adjusted); `basis` is the
+    series' single basis, or "mixed"."""
 
     instrument_id: str
     symbol: str
     adjusted: bool
     bars: tuple[PriceBar, ...]
     actions: tuple[CorporateAction, ...]
+    bases: tuple[PriceBasis, ...]
+
+    @property
+    def basis(self) -> str:
+        kinds = set(self.bases)
+        if len(kinds) > 1:
+            return "mixed"
+        return next(iter(kinds), PriceBasis.RAW).value
+
+    @property
+    def note(self) -> str | None:
+        """What a reader must know about an unadjusted series that is not as traded."""
+        if self.adjusted or set(self.bases) <= {PriceBasis.RAW}:
+            return None
+        if self.basis == "mixed":
+            runs = basis_runs(list(zip(self.bars, self.bases, strict=True)))
+            return (
+                "the stored bars mix price bases ("
+                + "; ".join(r.describe() for r in runs)
+                + "): compare closes only within one basis; "
+                + RAW_NOT_RECONSTRUCTED
+            )
+        return RAW_NOT_RECONSTRUCTED
 
 
 async def read_bars(
@@ -309,28 +382,32 @@ async def read_bars(
     end: dt.date | None,
     adjusted: bool,
 ) -> BarsView | None:
-    """Stored bars, raw or adjusted. Adjusted series are computed on read from the raw bars
-    and the stored actions (nothing adjusted is stored, so a late dividend never leaves a
-    stale adjusted copy); factors need the whole history, so the range is cut afterwards."""
+    """Stored bars, as stored or split+dividend adjusted. Unadjusted, each bar is in the
+    basis its provider returned (raw, split or split_dividend; see `RAW_NOT_RECONSTRUCTED`).
+    Adjusted series are computed on read from the stored bars and actions, applying only
+    what the stored basis lacks (nothing adjusted is stored, so a late dividend never
+    leaves a stale adjusted copy); factors need the whole history, so the range is cut
+    afterwards. Raises `MixedBasis` for an adjusted read of a series mixing bases."""
     async with engine.connect() as conn:
         member = await store.instrument_for(conn, symbol)
         if member is None:
             return None
         instrument_id = member["instrument_id"]
-        if not adjusted:
-            bars = await store.daily_bars(conn, instrument_id, start, end)
-            actions = await store.corporate_actions(conn, instrument_id)
-        else:
-            bars = await store.daily_bars(conn, instrument_id, None, end)
-            actions = await store.corporate_actions(conn, instrument_id)
-            series = adjust(bars, actions).fully_adjusted
-            bars = [b for b in series if start is None or b.trading_date >= start]
+        actions = await store.corporate_actions(conn, instrument_id)
+        stored = await store.daily_bars(conn, instrument_id, None if adjusted else start, end)
+    if adjusted:
+        series = adjust_stored_series(member["symbol"], stored, actions)
+        bars = tuple(b for b in series if start is None or b.trading_date >= start)
+        bases = (PriceBasis.SPLIT_DIVIDEND,) * len(bars)
+    else:
+        bars = tuple(b for b, _ in stored)
+        bases = tuple(basis for _, basis in stored)
     in_range = tuple(
         a
         for a in actions
         if (start is None or a.ex_date >= start) and (end is None or a.ex_date <= end)
     )
-    return BarsView(instrument_id, member["symbol"], adjusted, tuple(bars), in_range)
+    return BarsView(instrument_id, member["symbol"], adjusted, bars, in_range, bases)
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """`secmaster prices refresh` against a real Postgres, the real broker and the provider
-emulator; then `GET /bars/{symbol}` raw and adjusted for the stored bars."""
+emulator; then `GET /bars/{symbol}` as stored and adjusted for the stored bars."""
 
 from __future__ import annotations
 
@@ -105,14 +105,17 @@ async def test_bars_raw_and_adjusted_on_read(
 
     assert missing.status_code == 404
     assert raw["adjusted"] is False and adjusted["adjusted"] is True
+    # Yahoo's OHLC are split-adjusted: stored and served as such, and said so.
+    assert (raw["basis"], adjusted["basis"]) == ("split", "split_dividend")
+    assert {b["basis"] for b in raw["bars"]} == {"split"}
+    assert "cannot be reconstructed" in raw["note"]
     assert adjusted["actions"] == [{"type": "split", "date": "2024-01-16", "ratio": 2.0}]
     assert [b["date"] for b in raw["bars"]] == [d.isoformat() for d in JANUARY]
     for plain, adj in zip(raw["bars"], adjusted["bars"], strict=True):
         day = dt.date.fromisoformat(plain["date"])
         truth = synthetic_day("ACME", day)
         assert truth is not None and plain["close"] == pytest.approx(truth.close)
-        # Before the 2:1 split, prices halve and volumes double; from the ex-date, as traded.
-        scale = 0.5 if day < split_day else 1.0
-        assert adj["close"] == pytest.approx(truth.close * scale)
-        assert adj["volume"] == pytest.approx(truth.volume / scale)
+        # The split is already in Yahoo's prices: applying it again would halve them.
+        assert adj["close"] == pytest.approx(truth.close)
+        assert adj["volume"] == pytest.approx(truth.volume)
         assert adj["provider"] == "yahoo"

@@ -10,11 +10,18 @@ from pathlib import Path
 import pytest
 
 from pricing.adapters.providers.yahoo import parse_chart
-from pricing.domain.adjustment import adjust, factor_on, factor_rows
-from pricing.domain.bars import CorporateAction, PriceBar
+from pricing.domain.adjustment import (
+    MixedBasis,
+    adjust,
+    adjust_stored,
+    adjust_stored_series,
+    factor_on,
+    factor_rows,
+)
+from pricing.domain.bars import CorporateAction, PriceBar, PriceBasis
 from pricing.domain.timestamps import compact_date
 
-from .conftest import Recording
+from .conftest import BarFactory, Recording
 
 LeanRows = Callable[[str], list[tuple[date, float, float, float, float, int]]]
 
@@ -120,3 +127,39 @@ def test_adjusted_series_keeps_raw_and_joins_the_split(
     ours = full[date(2020, 11, 5)].adj_close
     assert ours is not None
     assert step == pytest.approx(ours / raw[date(2020, 11, 5)].close, rel=1e-4)
+
+
+def test_split_adjusted_yahoo_bars_adjust_to_the_series_raw_lean_bars_give(
+    aapl_2020: list[PriceBar], recording: Recording
+) -> None:
+    yahoo = parse_chart(
+        recording("yahoo/chart_AAPL_1d_2020-08-31_2020-11-07_split4to1_dividend.json")
+    )
+    assert yahoo.basis is PriceBasis.SPLIT
+    from_raw = {
+        b.trading_date: b for b in adjust_stored(aapl_2020, yahoo.actions, basis=PriceBasis.RAW)
+    }
+    from_split = adjust_stored(yahoo.bars, yahoo.actions, basis=PriceBasis.SPLIT)
+    # Lean's raw closes are as traded (499.23 the day before the 4:1 split); Yahoo's are
+    # already split: only the dividend is applied to them, and both land on one series.
+    assert aapl_2020[0].close > 300 and max(b.close for b in yahoo.bars) < 140
+    for bar in from_split:
+        assert bar.close == pytest.approx(from_raw[bar.trading_date].close, abs=0.006)
+    # A split+dividend adjusted series (this one, stored again) comes back as stored.
+    fully = adjust_stored(from_split, yahoo.actions, basis=PriceBasis.SPLIT_DIVIDEND)
+    assert [b.close for b in fully] == [b.close for b in from_split]
+
+
+def test_a_series_mixing_bases_is_refused_with_its_runs(make_bar: BarFactory) -> None:
+    stored = [
+        (make_bar(day=date(2024, 1, 2), close=100.0, provider="alpaca"), PriceBasis.RAW),
+        (make_bar(day=date(2024, 1, 3), close=50.0, provider="yahoo"), PriceBasis.SPLIT),
+        (make_bar(day=date(2024, 1, 4), close=51.0, provider="polygon"), PriceBasis.SPLIT),
+    ]
+    with pytest.raises(MixedBasis) as refused:
+        adjust_stored_series("ACME", stored, [])
+    assert [(r.basis, r.first, r.last, r.providers) for r in refused.value.runs] == [
+        (PriceBasis.RAW, date(2024, 1, 2), date(2024, 1, 2), ("alpaca",)),
+        (PriceBasis.SPLIT, date(2024, 1, 3), date(2024, 1, 4), ("yahoo", "polygon")),
+    ]
+    assert "raw 2024-01-02..2024-01-02 (1 bars from alpaca)" in str(refused.value)

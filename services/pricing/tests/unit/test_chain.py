@@ -12,7 +12,7 @@ import pytest
 
 from pricing.adapters.providers import AlpacaProvider, PolygonProvider, YahooProvider
 from pricing.adapters.providers.sandbox import sandbox_series
-from pricing.domain.bars import FetchResult, Interval
+from pricing.domain.bars import FetchResult, Interval, PriceBasis
 from pricing.domain.calendars import session_calendar
 from pricing.domain.chain import Outcome, ProviderChain
 from pricing.domain.errors import EmptyData, InvalidData, ProviderError, RateLimited
@@ -170,3 +170,30 @@ async def test_failover_over_the_emulator_socket(emulator_url: str) -> None:
         ("alpaca", 200, "empty"),
         ("polygon", 200, None),
     ]
+
+
+async def test_a_result_in_another_basis_is_passed_over_and_set_aside() -> None:
+    raw = _series("alpaca")
+    split = replace(_series("yahoo"), basis=PriceBasis.SPLIT)
+    chain = ProviderChain([FakeSource("alpaca", raw), FakeSource("yahoo", split)])
+
+    got = await chain.fetch(
+        symbol="ACME", start=START, end=END, interval=Interval.D1, basis=PriceBasis.SPLIT
+    )
+    assert (got.provider, got.result) == ("yahoo", split)
+    assert [(a.provider, a.outcome) for a in got.attempts] == [
+        ("alpaca", Outcome.BASIS_MISMATCH),
+        ("yahoo", Outcome.OK),
+    ]
+    assert "raw prices where split are stored" in got.attempts[0].detail
+    # The provider answered well: its health does not suffer for another series' basis.
+    assert chain.health.success_rate("alpaca") == chain.health.success_rate("yahoo")
+
+    only_raw = ProviderChain([FakeSource("alpaca", raw)])
+    nothing = await only_raw.fetch(
+        symbol="ACME", start=START, end=END, interval=Interval.D1, basis=PriceBasis.SPLIT
+    )
+    assert (nothing.result, nothing.set_aside) == (None, raw)
+    # Without a basis to keep, the first good answer wins as before.
+    first = await only_raw.fetch(symbol="ACME", start=START, end=END, interval=Interval.D1)
+    assert first.result == raw

@@ -13,7 +13,13 @@ import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from pricing.domain.bars import ActionType, CorporateAction, FundamentalsSnapshot, PriceBar
+from pricing.domain.bars import (
+    ActionType,
+    CorporateAction,
+    FundamentalsSnapshot,
+    PriceBar,
+    PriceBasis,
+)
 from pricing.domain.fundamentals import CombinedFundamentals, Observation
 from pricing.domain.validation import RejectedBar
 
@@ -28,10 +34,11 @@ _DAILY_COLUMNS = (
     "adj_close",
     "volume",
     "provider",
+    "basis",
 )
 
 
-DailyRecord = tuple[str, dt.date, str, float, float, float, float, float | None, float, str]
+DailyRecord = tuple[str, dt.date, str, float, float, float, float, float | None, float, str, str]
 
 _STAGING = "bars_daily_staging"
 
@@ -68,16 +75,20 @@ _INTRADAY_COLUMNS = (
     "close",
     "volume",
     "provider",
+    "basis",
 )
 _INTRADAY_KEYS = ("instrument_id", "interval", "ts")
 _INTRADAY_STAGING = "bars_intraday_staging"
 _INTRADAY_MERGE = _merge_sql("bars_intraday", _INTRADAY_STAGING, _INTRADAY_COLUMNS, _INTRADAY_KEYS)
 
-IntradayRecord = tuple[str, str, dt.datetime, str, float, float, float, float, float, str]
+IntradayRecord = tuple[str, str, dt.datetime, str, float, float, float, float, float, str, str]
 
 
-def daily_records(instrument_id: str, bars: Iterable[PriceBar]) -> list[DailyRecord]:
-    """Bars as COPY records in `_DAILY_COLUMNS` order."""
+def daily_records(
+    instrument_id: str, bars: Iterable[PriceBar], *, basis: PriceBasis
+) -> list[DailyRecord]:
+    """Bars as COPY records in `_DAILY_COLUMNS` order; `basis` is how their prices are
+    adjusted (the FetchResult's), stored with each bar so reads know what to apply."""
     return [
         (
             instrument_id,
@@ -90,6 +101,7 @@ def daily_records(instrument_id: str, bars: Iterable[PriceBar]) -> list[DailyRec
             b.adj_close,
             b.volume,
             b.provider,
+            basis.value,
         )
         for b in bars
     ]
@@ -186,21 +198,23 @@ async def _bulk_upsert(
 
 
 async def copy_daily_bars(
-    conn: AsyncConnection, instrument_id: str, bars: Sequence[PriceBar]
+    conn: AsyncConnection, instrument_id: str, bars: Sequence[PriceBar], *, basis: PriceBasis
 ) -> set[dt.date]:
-    """Upsert one instrument's daily bars; returns the trading dates inserted or changed."""
+    """Upsert one instrument's daily bars, all of one `basis`; returns the trading dates
+    inserted or changed (a bar restated in another basis counts as changed)."""
     if not bars:
         return set()
     _, keys = await merge_daily_records(
-        conn, daily_records(instrument_id, bars), returning_dates=True
+        conn, daily_records(instrument_id, bars, basis=basis), returning_dates=True
     )
     return {day for _, day in keys}
 
 
 def intraday_records(
-    instrument_id: str, interval: str, bars: Iterable[PriceBar]
+    instrument_id: str, interval: str, bars: Iterable[PriceBar], *, basis: PriceBasis
 ) -> list[IntradayRecord]:
-    """Intraday bars (each with its UTC `ts`) as COPY records in `_INTRADAY_COLUMNS` order."""
+    """Intraday bars (each with its UTC `ts`) of one `basis` as COPY records in
+    `_INTRADAY_COLUMNS` order."""
     records: list[IntradayRecord] = []
     for b in bars:
         if b.ts is None:
@@ -217,13 +231,19 @@ def intraday_records(
                 b.close,
                 b.volume,
                 b.provider,
+                basis.value,
             )
         )
     return records
 
 
 async def copy_intraday_bars(
-    conn: AsyncConnection, instrument_id: str, interval: str, bars: Sequence[PriceBar]
+    conn: AsyncConnection,
+    instrument_id: str,
+    interval: str,
+    bars: Sequence[PriceBar],
+    *,
+    basis: PriceBasis,
 ) -> set[dt.datetime]:
     """Upsert one instrument's bars of one intraday interval (COPY, then merge on
     conflict); returns the bar starts (UTC) inserted or changed."""
@@ -236,7 +256,7 @@ async def copy_intraday_bars(
         columns=_INTRADAY_COLUMNS,
         keys=_INTRADAY_KEYS,
         merge=_INTRADAY_MERGE,
-        rows=list(intraday_records(instrument_id, interval, bars)),
+        rows=list(intraday_records(instrument_id, interval, bars, basis=basis)),
         returning=True,
         direct_first=True,
     )
@@ -267,7 +287,7 @@ async def intraday_bars(
     """Stored bars of one interval with start in [start, end), oldest first."""
     rows = await conn.execute(
         sa.text(
-            "SELECT ts, symbol, open, high, low, close, volume, provider FROM bars_intraday "
+            "SELECT ts, symbol, open, high, low, close, volume, provider, basis FROM bars_intraday "
             "WHERE instrument_id = :i AND interval = :n "
             "AND (CAST(:a AS timestamptz) IS NULL OR ts >= :a) "
             "AND (CAST(:z AS timestamptz) IS NULL OR ts < :z) ORDER BY ts"
@@ -422,17 +442,36 @@ async def instrument_for(conn: AsyncConnection, symbol: str) -> dict[str, Any] |
 
 async def daily_bars(
     conn: AsyncConnection, instrument_id: str, start: dt.date | None, end: dt.date | None
-) -> list[PriceBar]:
+) -> list[tuple[PriceBar, PriceBasis]]:
+    """Stored daily bars dated start..end, oldest first, each with its stored basis."""
     rows = await conn.execute(
         sa.text(
-            "SELECT trading_date, symbol, open, high, low, close, adj_close, volume, provider "
-            "FROM bars_daily WHERE instrument_id = :i "
+            "SELECT trading_date, symbol, open, high, low, close, adj_close, volume, provider, "
+            "basis FROM bars_daily WHERE instrument_id = :i "
             "AND (CAST(:a AS date) IS NULL OR trading_date >= :a) "
             "AND (CAST(:z AS date) IS NULL OR trading_date <= :z) ORDER BY trading_date"
         ),
         {"i": instrument_id, "a": start, "z": end},
     )
-    return [PriceBar(**r._mapping) for r in rows]
+    out = []
+    for r in rows:
+        fields = dict(r._mapping)
+        basis = PriceBasis(fields.pop("basis"))
+        out.append((PriceBar(**fields), basis))
+    return out
+
+
+async def stored_basis(conn: AsyncConnection, instrument_id: str) -> PriceBasis | None:
+    """The basis of the instrument's latest stored daily bar (None with no bar): new bars
+    must match it, or the series would mix bases."""
+    value = await conn.scalar(
+        sa.text(
+            "SELECT basis FROM bars_daily WHERE instrument_id = :i "
+            "ORDER BY trading_date DESC LIMIT 1"
+        ),
+        {"i": instrument_id},
+    )
+    return PriceBasis(value) if value is not None else None
 
 
 async def corporate_actions(conn: AsyncConnection, instrument_id: str) -> list[CorporateAction]:

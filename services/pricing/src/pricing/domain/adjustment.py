@@ -7,6 +7,9 @@ from today and apply to every date up to the row date (Lean FactorFile.GetPriceS
 takes the first row dated on or after the date asked), and reference_price is the raw
 close on the row date. A dividend D with previous close C multiplies earlier prices by
 1 - D/C; a split of r new shares per old share multiplies them by 1/r.
+
+Stored bars carry their provider's basis, so `adjust_stored` applies only what that basis
+lacks; a series whose bars come in several bases is refused (`MixedBasis`).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 
-from pricing.domain.bars import ActionType, CorporateAction, PriceBar
+from pricing.domain.bars import ActionType, CorporateAction, PriceBar, PriceBasis
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,3 +110,81 @@ def _scaled(bar: PriceBar, price_scale: float, split_factor: float, adj_close: f
         volume=bar.volume / split_factor,
         adj_close=adj_close,
     )
+
+
+# What each basis already contains, so what adjusting it fully still has to apply.
+_STILL_TO_APPLY: dict[PriceBasis, frozenset[ActionType]] = {
+    PriceBasis.RAW: frozenset({ActionType.SPLIT, ActionType.DIVIDEND}),
+    PriceBasis.SPLIT: frozenset({ActionType.DIVIDEND}),
+    PriceBasis.SPLIT_DIVIDEND: frozenset(),
+}
+
+
+def adjust_stored(
+    bars: Sequence[PriceBar], actions: Sequence[CorporateAction], *, basis: PriceBasis
+) -> tuple[PriceBar, ...]:
+    """Split+dividend adjusted daily bars from bars stored in `basis`, applying only the
+    actions that basis does not already contain (a split-adjusted series gets its
+    dividends only; a split+dividend adjusted one comes back as stored, with adj_close =
+    close). Dividend amounts are taken in the bars' basis, as each provider reports them
+    with its own bars (Yahoo's dividend amounts are split-adjusted like its prices)."""
+    wanted = _STILL_TO_APPLY[basis]
+    return adjust(bars, [a for a in actions if a.type in wanted]).fully_adjusted
+
+
+@dataclass(frozen=True, slots=True)
+class BasisRun:
+    """Consecutive stored bars of one basis."""
+
+    basis: PriceBasis
+    first: date
+    last: date
+    bars: int
+    providers: tuple[str, ...]
+
+    def describe(self) -> str:
+        providers = ", ".join(self.providers)
+        return f"{self.basis.value} {self.first}..{self.last} ({self.bars} bars from {providers})"
+
+
+def basis_runs(bars: Sequence[tuple[PriceBar, PriceBasis]]) -> list[BasisRun]:
+    """The runs of one basis in a date-ordered series, oldest first."""
+    runs: list[BasisRun] = []
+    for bar, basis in bars:
+        last = runs[-1] if runs else None
+        if last is not None and last.basis is basis:
+            providers = last.providers
+            if bar.provider not in providers:
+                providers = (*providers, bar.provider)
+            runs[-1] = replace(last, last=bar.trading_date, bars=last.bars + 1, providers=providers)
+        else:
+            runs.append(BasisRun(basis, bar.trading_date, bar.trading_date, 1, (bar.provider,)))
+    return runs
+
+
+class MixedBasis(ValueError):
+    """One instrument's stored series mixes price bases, so no single adjusted series can
+    be computed from it exactly: a split-adjusted run is adjusted as of when it was
+    fetched, and the split history it already contains is not stored."""
+
+    def __init__(self, symbol: str, runs: Sequence[BasisRun]) -> None:
+        self.symbol = symbol
+        self.runs = tuple(runs)
+        super().__init__(
+            f"{symbol}'s stored bars mix price bases: "
+            + "; ".join(r.describe() for r in self.runs)
+            + ". An adjusted series would mix them; read adjusted=false (each bar says "
+            "its basis), or delete the odd run from bars_daily and refresh it through a "
+            "provider of the other runs' basis."
+        )
+
+
+def adjust_stored_series(
+    symbol: str, bars: Sequence[tuple[PriceBar, PriceBasis]], actions: Sequence[CorporateAction]
+) -> tuple[PriceBar, ...]:
+    """`adjust_stored` over a stored series of one basis; raises `MixedBasis` otherwise."""
+    runs = basis_runs(bars)
+    if len({r.basis for r in runs}) > 1:
+        raise MixedBasis(symbol, runs)
+    basis = runs[0].basis if runs else PriceBasis.RAW
+    return adjust_stored([b for b, _ in bars], actions, basis=basis)

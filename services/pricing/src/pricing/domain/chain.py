@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Protocol
 
-from pricing.domain.bars import FetchResult, Interval, PriceBar
+from pricing.domain.bars import FetchResult, Interval, PriceBar, PriceBasis
 from pricing.domain.errors import EmptyData, InvalidData, ProviderError, RateLimited
 from pricing.domain.validation import RejectedBar, SeriesQuality
 
@@ -36,6 +36,7 @@ class Outcome(enum.StrEnum):
     ERROR = "error"
     EMPTY = "empty"
     INVALID = "invalid"
+    BASIS_MISMATCH = "basis_mismatch"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,12 +51,14 @@ class Attempt:
 @dataclass(frozen=True, slots=True)
 class ChainResult:
     """What the chain got for one symbol: the kept provider's result (None if every
-    provider failed), its validation, and every attempt in order."""
+    provider failed), its validation, and every attempt in order. `set_aside` is the
+    first good result passed over because its price basis was not the one asked for."""
 
     symbol: str
     result: FetchResult | None
     quality: SeriesQuality | None
     attempts: tuple[Attempt, ...]
+    set_aside: FetchResult | None = None
 
     @property
     def ok(self) -> bool:
@@ -156,9 +159,19 @@ class ProviderChain:
         )
 
     async def fetch(
-        self, *, symbol: str, start: date, end: date, interval: Interval
+        self,
+        *,
+        symbol: str,
+        start: date,
+        end: date,
+        interval: Interval,
+        basis: PriceBasis | None = None,
     ) -> ChainResult:
+        """The first provider's good result; with `basis`, a good result in another basis
+        is passed over (outcome `basis_mismatch`, the provider's health unharmed) and the
+        next provider asked, so one instrument's stored series keeps one basis."""
         attempts: list[Attempt] = []
+        set_aside: FetchResult | None = None
         for provider in self.order():
             began = self._clock()
             retry_after: float | None = None
@@ -190,12 +203,17 @@ class ProviderChain:
             else:
                 latency = self._clock() - began
                 self.health.record(provider.name, ok=True, latency_s=latency)
+                if basis is not None and result.basis is not basis:
+                    detail = f"{result.basis.value} prices where {basis.value} are stored"
+                    attempts.append(Attempt(provider.name, Outcome.BASIS_MISMATCH, detail, latency))
+                    set_aside = set_aside or result
+                    continue
                 attempts.append(Attempt(provider.name, Outcome.OK, "", latency))
                 return ChainResult(symbol, result, quality, tuple(attempts))
             latency = self._clock() - began
             self.health.record(provider.name, ok=False, latency_s=latency)
             attempts.append(Attempt(provider.name, outcome, detail, latency, retry_after))
-        return ChainResult(symbol, None, None, tuple(attempts))
+        return ChainResult(symbol, None, None, tuple(attempts), set_aside)
 
     async def fetch_many(
         self, *, symbols: Sequence[str], start: date, end: date, interval: Interval

@@ -23,6 +23,9 @@ class RejectReason(enum.StrEnum):
     PARTIAL_BAR = "partial_bar"
     NOT_A_SESSION = "not_a_session"
     OUTSIDE_SESSION = "outside_session"
+    # The provider's prices are adjusted differently from the instrument's stored bars;
+    # storing them would mix bases in one series (see pricing.domain.adjustment).
+    BASIS_MISMATCH = "basis_mismatch"
 
 
 @dataclass(frozen=True, slots=True)
