@@ -13,32 +13,21 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaProducer
 
 from secmaster import demo_data
 from secmaster.stack import Stack
-from secmaster_common.events import IndexDefinitionPublished, envelope_json, new_envelope, topics
+from secmaster_common.events import IndexDefinitionPublished
+from secmaster_common.kafka import publish_events
 
 
 async def publish_definition(
     bootstrap: str, definition: dict[str, Any], *, prefix: str = ""
 ) -> None:
     """Publish an index definition the way any outside producer would."""
-    env = new_envelope(
-        IndexDefinitionPublished(index_id=definition["id"], definition=definition),
-        producer="secmaster-demo",
+    payload = IndexDefinitionPublished(index_id=definition["id"], definition=definition)
+    await publish_events(
+        bootstrap, [(payload, definition["id"])], producer="secmaster-demo", topic_prefix=prefix
     )
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
-    await producer.start()
-    try:
-        await producer.send_and_wait(
-            prefix + topics.INDEXES_DEFINITIONS,
-            envelope_json(env),
-            key=definition["id"].encode(),
-            headers=[(k, v.encode()) for k, v in env.headers().items()],
-        )
-    finally:
-        await producer.stop()
 
 
 def upload_holdings(ingestion_url: str, path: Path) -> dict[str, Any]:

@@ -15,7 +15,7 @@ import random
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
-from aiokafka import ConsumerRecord
+from aiokafka import AIOKafkaProducer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from faststream import AckPolicy
@@ -27,6 +27,7 @@ from faststream.message import StreamMessage
 from prometheus_client import REGISTRY, CollectorRegistry, Counter
 from pydantic import ValidationError
 
+from secmaster_common.events.envelope import Envelope, Payload, envelope_json, new_envelope
 from secmaster_common.events.topics import dlq
 from secmaster_common.logging import correlation_id, get_logger
 from secmaster_common.settings import CommonSettings
@@ -221,3 +222,41 @@ async def ensure_topics(
                 pass
     finally:
         await admin.close()
+
+
+async def publish_events(
+    bootstrap_servers: str,
+    items: Sequence[tuple[Payload, str]],
+    *,
+    producer: str,
+    topic_prefix: str = "",
+    enable_idempotence: bool = False,
+    timeout_s: float = 30.0,
+) -> list[Envelope[Any]]:
+    """Publish payloads straight to their topics as an outside producer would (the CLI,
+    the demo, tests): each wrapped in a new envelope, keyed, with the envelope headers.
+    Services publish through their outbox instead."""
+    client = AIOKafkaProducer(
+        bootstrap_servers=bootstrap_servers,
+        acks="all",
+        request_timeout_ms=15_000,
+        enable_idempotence=enable_idempotence,
+    )
+    await client.start()
+    sent: list[Envelope[Any]] = []
+    try:
+        for payload, key in items:
+            env = new_envelope(payload, producer=producer)
+            await asyncio.wait_for(
+                client.send_and_wait(
+                    topic_prefix + payload.topic,
+                    envelope_json(env),
+                    key=key.encode(),
+                    headers=[(k, v.encode()) for k, v in env.headers().items()],
+                ),
+                timeout=timeout_s,
+            )
+            sent.append(env)
+    finally:
+        await client.stop()
+    return sent

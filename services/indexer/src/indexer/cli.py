@@ -17,7 +17,6 @@ from typing import Annotated, Any, TypeVar
 
 import numpy as np
 import typer
-from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from rich.console import Console
 from rich.table import Table
@@ -38,7 +37,8 @@ from indexer.service import PRODUCER, DefinitionStored, store_definition
 from indexer.settings import IndexerSettings
 from secmaster_common.db.engine import make_engine
 from secmaster_common.db.uow import UnitOfWork
-from secmaster_common.events import IndexDefinitionPublished, envelope_json, new_envelope, topics
+from secmaster_common.events import IndexDefinitionPublished, topics
+from secmaster_common.kafka import publish_events
 from secmaster_common.services import service_dsn
 from secmaster_common.settings import redact
 
@@ -316,31 +316,16 @@ def _with_database(work: Callable[[AsyncEngine], Awaitable[_T]]) -> _T:
 
 
 async def _publish_definition(definition: IndexDefinition, settings: IndexerSettings) -> str:
-    env = new_envelope(
-        IndexDefinitionPublished(
-            index_id=definition.id, definition=definition.model_dump(mode="json")
-        ),
-        producer="secmaster-cli",
+    payload = IndexDefinitionPublished(
+        index_id=definition.id, definition=definition.model_dump(mode="json")
     )
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        acks="all",
-        request_timeout_ms=15_000,
+    [env] = await publish_events(
+        settings.kafka_bootstrap_servers,
+        [(payload, definition.id)],
+        producer="secmaster-cli",
+        topic_prefix=settings.topic_prefix,
         enable_idempotence=settings.kafka_enable_idempotence,
     )
-    await producer.start()
-    try:
-        await asyncio.wait_for(
-            producer.send_and_wait(
-                settings.topic_prefix + topics.INDEXES_DEFINITIONS,
-                envelope_json(env),
-                key=definition.id.encode(),
-                headers=[(k, v.encode()) for k, v in env.headers().items()],
-            ),
-            timeout=30,
-        )
-    finally:
-        await producer.stop()
     return str(env.event_id)
 
 

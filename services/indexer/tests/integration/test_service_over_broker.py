@@ -9,18 +9,15 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from aiokafka import AIOKafkaProducer
 
 from indexer.app import bootstrap
 from indexer.settings import IndexerSettings
 from secmaster_common.events import (
     IndexDefinitionPublished,
     Payload,
-    envelope_json,
-    new_envelope,
     topics,
 )
-from secmaster_common.kafka import ensure_topics
+from secmaster_common.kafka import ensure_topics, publish_events
 from secmaster_common.testing.kafka import read_envelopes
 
 from .conftest import DAYS, Indexer, bars, definition, walk
@@ -29,19 +26,7 @@ pytestmark = pytest.mark.integration
 
 
 async def _send(bootstrap_servers: str, prefix: str, items: list[tuple[Payload, str]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all")
-    await producer.start()
-    try:
-        for payload, key in items:
-            env = new_envelope(payload, producer="test")
-            await producer.send_and_wait(
-                prefix + payload.topic,
-                envelope_json(env),
-                key=key.encode(),
-                headers=[(k, v.encode()) for k, v in env.headers().items()],
-            )
-    finally:
-        await producer.stop()
+    await publish_events(bootstrap_servers, items, producer="test", topic_prefix=prefix)
 
 
 async def test_definition_and_bars_on_topics_become_published_levels(

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaProducer
 from pydantic import SecretStr
 
 from pricing.app import bootstrap
@@ -22,11 +21,9 @@ from secmaster_common.events import (
     Payload,
     RefreshPrices,
     SecurityMapped,
-    envelope_json,
-    new_envelope,
     topics,
 )
-from secmaster_common.kafka import ensure_topics
+from secmaster_common.kafka import ensure_topics, publish_events
 from secmaster_common.services import service_role_dsn
 from secmaster_common.testing.kafka import read_envelopes
 
@@ -36,19 +33,7 @@ pytestmark = pytest.mark.integration
 
 
 async def _send(bootstrap_servers: str, prefix: str, items: list[tuple[Payload, str]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all")
-    await producer.start()
-    try:
-        for payload, key in items:
-            env = new_envelope(payload, producer="test")
-            await producer.send_and_wait(
-                prefix + payload.topic,
-                envelope_json(env),
-                key=key.encode(),
-                headers=[(k, v.encode()) for k, v in env.headers().items()],
-            )
-    finally:
-        await producer.stop()
+    await publish_events(bootstrap_servers, items, producer="test", topic_prefix=prefix)
 
 
 async def _until(check: Callable[[], Any], *, timeout_s: float = 40.0) -> list[dict[str, Any]]:
