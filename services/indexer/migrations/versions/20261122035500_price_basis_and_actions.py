@@ -2,7 +2,7 @@
 
 Revision ID: indexer_0003
 Revises: indexer_0002
-Create Date: 2026-11-27 09:00:00
+Create Date: 2026-11-22 03:55:00
 """
 
 from collections.abc import Sequence

@@ -3,7 +3,7 @@ pick the member's asset class, and so its provider chain).
 
 Revision ID: pricing_0003
 Revises: pricing_0002
-Create Date: 2026-11-26 10:00:00
+Create Date: 2026-11-22 03:50:00
 """
 
 from collections.abc import Sequence

@@ -3,7 +3,7 @@ that came from a topic instead of a file.
 
 Revision ID: ingestion_0002
 Revises: ingestion_0001
-Create Date: 2026-11-22 12:00:00
+Create Date: 2026-11-22 03:30:00
 """
 
 from collections.abc import Sequence

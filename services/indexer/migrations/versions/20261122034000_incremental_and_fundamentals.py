@@ -3,7 +3,7 @@ queue of indexes waiting to be recomputed, and each index's last computation sta
 
 Revision ID: indexer_0002
 Revises: indexer_0001
-Create Date: 2026-11-23 09:00:00
+Create Date: 2026-11-22 03:40:00
 """
 
 from collections.abc import Sequence

@@ -3,7 +3,7 @@ provider priority that was last published).
 
 Revision ID: pricing_0002
 Revises: pricing_0001
-Create Date: 2026-11-24 09:00:00
+Create Date: 2026-11-22 03:45:00
 """
 
 from collections.abc import Sequence

@@ -3,7 +3,7 @@ only the adjustments the stored prices do not already contain.
 
 Revision ID: pricing_0004
 Revises: pricing_0003
-Create Date: 2026-11-28 09:00:00
+Create Date: 2026-11-22 03:52:00
 """
 
 from collections.abc import Sequence
