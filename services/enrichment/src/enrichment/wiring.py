@@ -31,12 +31,12 @@ def cache_policy(settings: EnrichmentSettings) -> CachePolicy:
     )
 
 
-def budget_name(api_key: str | None) -> str:
-    """The shared limiter's budget: one per API key (hashed: the key itself never leaves
-    the process), one for anonymous use."""
+def budget_name(api_key: str | None, endpoint: str = "mapping") -> str:
+    """The shared limiter's budget: one per API key and endpoint family (mapping with
+    values; search with filter), the key hashed so it never leaves the process."""
     if not api_key:
-        return "openfigi:mapping:anonymous"
-    return "openfigi:mapping:" + hashlib.sha256(api_key.encode()).hexdigest()[:16]
+        return f"openfigi:{endpoint}:anonymous"
+    return f"openfigi:{endpoint}:" + hashlib.sha256(api_key.encode()).hexdigest()[:16]
 
 
 def build_client(
@@ -60,6 +60,14 @@ def build_client(
         window_s=settings.openfigi_window_s or (6.0 if keyed else 60.0),
         margin_s=settings.openfigi_limit_margin_s,
     )
+    # /v3/search and /v3/filter: 20 per 60 s with a key, 5 without (specs/openfigi.md).
+    search_limiter = PostgresWindowLimiter(
+        engine,
+        budget=budget_name(key, "search"),
+        max_calls=20 if keyed else 5,
+        window_s=60.0,
+        margin_s=settings.openfigi_limit_margin_s,
+    )
     breaker = CircuitBreaker(
         "openfigi",
         failure_threshold=settings.enrichment_breaker_failures,
@@ -69,6 +77,7 @@ def build_client(
         base_url or settings.openfigi_base_url,
         key,
         limiter=limiter,
+        search_limiter=search_limiter,
         breaker=breaker,
         batch_size=settings.openfigi_batch_size,
         retry=retry,
