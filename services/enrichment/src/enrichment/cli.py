@@ -50,24 +50,41 @@ def register(app: typer.Typer) -> None:
     app.add_typer(figi_app, name="figi")
 
 
-def result_record(result: MappingResult) -> dict[str, Any]:
+_LISTING_FIELDS = (
+    "figi",
+    "ticker",
+    "exch_code",
+    "composite_figi",
+    "share_class_figi",
+    "name",
+    "security_type",
+    "market_sector",
+)
+
+
+def _record(
+    job: Any, status: str, primary: Any, listings: int, message: str | None
+) -> dict[str, Any]:
     """The JSON shape of one answer: the primary listing's fields plus the listing count."""
-    primary = result.primary_listing()
     return {
-        "id_type": result.job.id_type,
-        "id_value": result.job.id_value,
-        "status": result.status.value,
-        "figi": primary.figi if primary else None,
-        "ticker": primary.ticker if primary else None,
-        "exch_code": primary.exch_code if primary else None,
-        "composite_figi": primary.composite_figi if primary else None,
-        "share_class_figi": primary.share_class_figi if primary else None,
-        "name": primary.name if primary else None,
-        "security_type": primary.security_type if primary else None,
-        "market_sector": primary.market_sector if primary else None,
-        "listings": len(result.listings),
-        "message": result.message,
+        "id_type": job.id_type,
+        "id_value": job.id_value,
+        "status": status,
+        **{name: getattr(primary, name) if primary else None for name in _LISTING_FIELDS},
+        "listings": listings,
+        "message": message,
     }
+
+
+def result_record(result: MappingResult) -> dict[str, Any]:
+    """One client answer (`--no-cache`)."""
+    return _record(
+        result.job,
+        result.status.value,
+        result.primary_listing(),
+        len(result.listings),
+        result.message,
+    )
 
 
 def _read_values(values: list[str] | None, file: Path | None) -> list[str]:
@@ -167,22 +184,9 @@ def map_command(
 
 
 def answer_record(answer: IdentifierAnswer) -> dict[str, Any]:
-    """`result_record`'s shape for a cache-first answer, plus whether it came from the cache."""
-    p = answer.primary
+    """A cache-first answer, plus whether it came from the cache."""
     return {
-        "id_type": answer.job.id_type,
-        "id_value": answer.job.id_value,
-        "status": answer.status.value,
-        "figi": p.figi if p else None,
-        "ticker": p.ticker if p else None,
-        "exch_code": p.exch_code if p else None,
-        "composite_figi": p.composite_figi if p else None,
-        "share_class_figi": p.share_class_figi if p else None,
-        "name": p.name if p else None,
-        "security_type": p.security_type if p else None,
-        "market_sector": p.market_sector if p else None,
-        "listings": answer.listings,
-        "message": answer.message,
+        **_record(answer.job, answer.status.value, answer.primary, answer.listings, answer.message),
         "cached": answer.cached,
     }
 
