@@ -25,6 +25,19 @@ def _fail(exc: InputFileError) -> typer.Exit:
     return typer.Exit(code=2)
 
 
+def column_mapping(pairs: list[str]) -> dict[str, list[str]] | None:
+    """`["quantity=Nominal Held", ...]` as parse_file's `columns` (field -> headings)."""
+    mapping: dict[str, list[str]] = {}
+    for pair in pairs:
+        field, sep, header = pair.partition("=")
+        if not sep or not field.strip() or not header.strip():
+            raise typer.BadParameter(
+                f"{pair!r}: write FIELD=HEADER, e.g. quantity='Shares Held'", param_hint="--column"
+            )
+        mapping.setdefault(field.strip(), []).append(header.strip())
+    return mapping or None
+
+
 def parse_command(
     path: Annotated[Path, typer.Argument(help="File to read (plain, or a zip holding one file).")],
     format: Annotated[
@@ -41,6 +54,14 @@ def parse_command(
     encoding: Annotated[
         str | None, typer.Option(help="Text encoding of a CSV (default UTF-8).")
     ] = None,
+    column: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--column",
+            help="FIELD=HEADER: read our field from a CSV column with another heading, e.g. "
+            "--column quantity='Nominal Held' (repeatable; for etf, holdings, instruments).",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON to stdout.")] = False,
 ) -> None:
     """Dry run: read a file and show every record and every quarantined row, storing nothing."""
@@ -51,6 +72,7 @@ def parse_command(
             portfolio_id=portfolio_id,
             as_of=as_of.date() if as_of else None,
             encoding=encoding,
+            columns=column_mapping(column or []),
         )
     except InputFileError as exc:
         raise _fail(exc) from exc

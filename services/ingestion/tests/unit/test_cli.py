@@ -98,3 +98,35 @@ def test_ingest_names_each_bad_file_and_touches_nothing(tmp_path: Path) -> None:
     assert lines[0].startswith("error [empty_file]") and "empty.xml" in lines[0]
     assert lines[1].startswith("error [unknown_format]") and "notes.csv" in lines[1]
     assert lines[2].startswith("error [bad_input]") and "no such file" in lines[2]
+
+
+def test_parse_reads_a_generic_etf_csv_through_a_column_mapping(tmp_path: Path) -> None:
+    path = tmp_path / "fund.csv"
+    path.write_text(
+        "Security Id,Nominal Held,Label\nUS0378331005,150,Apple\nUS5949181045,75,Microsoft\n"
+    )
+    result = CliRunner().invoke(
+        build_app(),
+        [
+            "parse",
+            str(path),
+            "--format",
+            "holdings",
+            "--column",
+            "identifier=Security Id",
+            "--column",
+            "quantity=Nominal Held",
+            "--column",
+            "name=Label",
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    got = [(r["identifiers"]["isin"], r["quantity"], r["name"]) for r in doc["records"]]
+    assert got == [("US0378331005", "150", "Apple"), ("US5949181045", "75", "Microsoft")]
+    assert doc["rejects"] == []
+
+    bad = CliRunner().invoke(build_app(), ["parse", str(path), "--column", "quantity", "--json"])
+    assert bad.exit_code == 2
+    assert "FIELD=HEADER" in bad.output
