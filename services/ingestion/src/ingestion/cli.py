@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
+from ingestion.cli_columns import column_mapping
 from ingestion.domain.identifiers import Scheme, validate
 from ingestion.domain.records import Reject
 from ingestion.ingest_command import ingest_command
@@ -23,19 +24,6 @@ id_app = typer.Typer(name="id", help="Check security and entity identifiers.", n
 def _fail(exc: InputFileError) -> typer.Exit:
     typer.echo(f"error [{exc.code}]: {exc}", err=True)
     return typer.Exit(code=2)
-
-
-def column_mapping(pairs: list[str]) -> dict[str, list[str]] | None:
-    """`["quantity=Nominal Held", ...]` as parse_file's `columns` (field -> headings)."""
-    mapping: dict[str, list[str]] = {}
-    for pair in pairs:
-        field, sep, header = pair.partition("=")
-        if not sep or not field.strip() or not header.strip():
-            raise typer.BadParameter(
-                f"{pair!r}: write FIELD=HEADER, e.g. quantity='Shares Held'", param_hint="--column"
-            )
-        mapping.setdefault(field.strip(), []).append(header.strip())
-    return mapping or None
 
 
 def parse_command(

@@ -24,6 +24,7 @@ from rich.progress import (
 )
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ingestion.cli_columns import column_mapping
 from ingestion.parsers import FORMATS, InputFileError, parse_file
 from ingestion.service import ingest_file
 from ingestion.settings import IngestionSettings
@@ -91,6 +92,7 @@ async def run_ingest(
     as_of: dt.date | None,
     settings: IngestionSettings,
     console: Console,
+    columns: dict[str, list[str]] | None = None,
 ) -> IngestRun:
     """Ingest each path in its own transaction, then relay the outbox to the broker. A bad
     file is reported and skipped; the others still go in."""
@@ -100,7 +102,7 @@ async def run_ingest(
     readable: list[Path] = []
     for path in paths:
         try:
-            parse_file(path, fmt, portfolio_id=portfolio_id, as_of=as_of)
+            parse_file(path, fmt, portfolio_id=portfolio_id, as_of=as_of, columns=columns)
         except InputFileError as exc:
             run.errors.append({"path": str(path), "code": exc.code, "error": str(exc)})
         else:
@@ -138,6 +140,7 @@ async def run_ingest(
                         as_of=as_of,
                         chunk_size=settings.ingestion_chunk_size,
                         progress=advance,
+                        columns=columns,
                     )
                 except InputFileError as exc:
                     bar.update(task, description=f"[red]failed[/red] {path.name}", total=1)
@@ -219,6 +222,14 @@ def ingest_command(
         dt.datetime | None,
         typer.Option(formats=["%Y-%m-%d"], help="As-of date of a holdings file (YYYY-MM-DD)."),
     ] = None,
+    column: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--column",
+            help="FIELD=HEADER: read our field from a CSV column with another heading "
+            "(repeatable), as in `secmaster parse`.",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Store files (FIRDS, instruments CSV, 13F, N-PORT, ETF and holdings tables) and publish
@@ -237,6 +248,7 @@ def ingest_command(
                 as_of=as_of.date() if as_of else None,
                 settings=IngestionSettings(),
                 console=console,
+                columns=column_mapping(column or []),
             )
         )
     except DatabaseUnavailableError as exc:

@@ -8,7 +8,7 @@ import datetime as dt
 import hashlib
 import math
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -293,12 +293,13 @@ async def ingest_file(
     chunk_size: int = 500,
     source: str | None = None,
     progress: Progress | None = None,
+    columns: Mapping[str, Sequence[str]] | None = None,
 ) -> IngestSummary:
     """Parse `path` (format detected when `fmt` is None) and ingest it as instruments or as a
     holdings snapshot. A holdings file takes its portfolio and date from the arguments, else
     from the file, else from the defaults; with none of them it is refused (InputFileError).
     """
-    parsed = parse_file(path, fmt, portfolio_id=portfolio_id, as_of=as_of)
+    parsed = parse_file(path, fmt, portfolio_id=portfolio_id, as_of=as_of, columns=columns)
     if parsed.format in INSTRUMENT_FORMATS:
         return await ingest_instruments(
             engine=engine,
