@@ -6,9 +6,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pytest
@@ -28,6 +28,8 @@ from secmaster_common.events import (
     SecurityMapped,
 )
 from secmaster_common.services import service_role_dsn
+
+_R = TypeVar("_R")
 
 # Twenty business days of January 2024 after New Year's Day.
 DAYS = [d.astype(dt.date) for d in np.arange("2024-01-02", "2024-02-01", dtype="datetime64[D]")]
@@ -121,35 +123,26 @@ class Indexer:
 
     engine: AsyncEngine
 
-    async def define(self, definition: IndexDefinition) -> service.DefinitionStored:
+    async def _committed(self, use_case: Callable[..., Awaitable[_R]], **kwargs: Any) -> _R:
         async with UnitOfWork(self.engine, producer=service.PRODUCER) as uow:
-            stored = await service.store_definition(uow=uow, definition=definition)
+            result = await use_case(uow=uow, **kwargs)
             await uow.commit()
-        return stored
+        return result
+
+    async def define(self, definition: IndexDefinition) -> service.DefinitionStored:
+        return await self._committed(service.store_definition, definition=definition)
 
     async def bars(self, batch: BarsPublished) -> list[str]:
-        async with UnitOfWork(self.engine, producer=service.PRODUCER) as uow:
-            queued = await service.record_bars(uow=uow, bars=batch)
-            await uow.commit()
-        return queued
+        return await self._committed(service.record_bars, bars=batch)
 
     async def fundamentals(self, observed: FundamentalsObserved) -> list[str]:
-        async with UnitOfWork(self.engine, producer=service.PRODUCER) as uow:
-            queued = await service.record_fundamentals(uow=uow, observed=observed)
-            await uow.commit()
-        return queued
+        return await self._committed(service.record_fundamentals, observed=observed)
 
     async def holdings(self, chunk: HoldingsSnapshotChunk) -> list[str]:
-        async with UnitOfWork(self.engine, producer=service.PRODUCER) as uow:
-            queued = await service.record_holdings_chunk(uow=uow, chunk=chunk)
-            await uow.commit()
-        return queued
+        return await self._committed(service.record_holdings_chunk, chunk=chunk)
 
     async def security(self, mapped: SecurityMapped) -> list[str]:
-        async with UnitOfWork(self.engine, producer=service.PRODUCER) as uow:
-            queued = await service.record_security(uow=uow, mapped=mapped)
-            await uow.commit()
-        return queued
+        return await self._committed(service.record_security, mapped=mapped)
 
     async def run_queue(self) -> list[service.RecomputeOutcome]:
         return await service.recompute_pending(engine=self.engine)
