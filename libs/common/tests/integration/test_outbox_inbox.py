@@ -7,11 +7,13 @@ import datetime as dt
 import uuid
 
 import pytest
+from aiokafka.partitioner import DefaultPartitioner
 
 from secmaster_common.db.engine import make_engine
+from secmaster_common.db.frames import FrameWriter
 from secmaster_common.db.relay import OutboxRelay, make_relay_producer
 from secmaster_common.db.uow import UnitOfWork
-from secmaster_common.events import Envelope, RefreshPrices, topics
+from secmaster_common.events import Envelope, RefreshPrices, envelope_json, new_envelope, topics
 from secmaster_common.kafka import ensure_topics
 from secmaster_common.services import service_role_dsn
 from secmaster_common.testing.kafka import header_map, read_records
@@ -84,3 +86,65 @@ async def test_inbox_makes_redelivery_a_no_op(fresh_database: str) -> None:
             assert await uow.claim(consumer="indexer-replay", event_id=event_id, topic="x")
     finally:
         await engine.dispose()
+
+
+async def test_framed_rows_publish_one_record_per_event_in_order_on_the_default_partition(
+    fresh_database: str, kafka_bootstrap: str, unique_prefix: str
+) -> None:
+    topic = unique_prefix + topics.PRICING_REFRESH_REQUESTED
+    await ensure_topics(kafka_bootstrap, [topic], partitions=3)
+    engine = make_engine(service_role_dsn(fresh_database, "pricing", "app"), schema="pricing")
+    producer = make_relay_producer(kafka_bootstrap, client_id="t", enable_idempotence=False)
+    await producer.start()
+    symbols = [f"S{n:03d}" for n in range(40)]
+    framed: list[Envelope[RefreshPrices]] = []
+    try:
+        async with UnitOfWork(engine, producer="test") as uow:
+            first = await uow.publish(_refresh("S000"), key="S000", correlation_id="load-1")
+            frames = FrameWriter()
+            for symbol in symbols:
+                env = new_envelope(_refresh(symbol), producer="test", correlation_id="load-1")
+                frames.add(str(env.event_id), symbol.encode(), envelope_json(env))
+                framed.append(env)
+            await uow.add_framed_events(
+                frames,
+                topic=topics.PRICING_REFRESH_REQUESTED,
+                event_type=RefreshPrices.event_type,
+                correlation_id="load-1",
+            )
+            last = await uow.publish(_refresh("S000"), key="S000", correlation_id="load-1")
+            await uow.commit()
+
+        # A round takes whole rows until its budget is reached: here the single event and
+        # the framed row (over budget, taken whole), then the last event.
+        relay = OutboxRelay(
+            engine, producer, service="pricing", topic_prefix=unique_prefix, batch_size=10
+        )
+        assert await relay.backlog() == 42
+        assert await relay.publish_once() == 41
+        assert await relay.publish_once() == 1
+        assert await relay.backlog() == 0
+        # Where a plain send() of the same key goes: Kafka's default partitioner.
+        partitions = sorted(await producer.partitions_for(topic))
+        expected_partition = {
+            s: DefaultPartitioner()(s.encode(), partitions, partitions) for s in symbols
+        }
+    finally:
+        await producer.stop()
+        await engine.dispose()
+
+    got = await read_records(kafka_bootstrap, topic)
+    assert len(got) == 42
+    for record in got:
+        assert record.partition == expected_partition[record.key.decode()]
+    s000 = [header_map(r)["event_id"] for r in got if r.key == b"S000"]
+    assert s000 == [str(first.event_id), str(framed[0].event_id), str(last.event_id)]
+    by_id = {header_map(r)["event_id"]: r for r in got}
+    for env in framed:
+        record = by_id[str(env.event_id)]
+        headers = header_map(record)
+        assert headers["event_type"] == "pricing.refresh_requested"
+        assert headers["correlation_id"] == "load-1"
+        assert headers["producer"] == "test"
+        decoded = Envelope[RefreshPrices].model_validate_json(record.value)
+        assert decoded == env

@@ -33,6 +33,14 @@ CREATE TABLE rate_limit_admissions (
 CREATE INDEX rate_limit_admissions_budget_idx ON rate_limit_admissions (budget, admitted_at);
 """
 
+# Framed outbox rows (frames.py). A framed value is hundreds of kB: stored as it is
+# (EXTERNAL), because pglz compression of it cost more than writing it.
+OUTBOX_FRAMES_DDL = """
+ALTER TABLE outbox ADD COLUMN framed_events integer CHECK (framed_events > 0);
+ALTER TABLE outbox ALTER COLUMN value SET STORAGE EXTERNAL
+"""
+DROP_OUTBOX_FRAMES_DDL = "ALTER TABLE outbox DROP COLUMN framed_events"
+
 DROP_COMMON_TABLES_DDL = "DROP TABLE rate_limit_admissions; DROP TABLE inbox; DROP TABLE outbox;"
 
 

@@ -17,7 +17,9 @@ from aiokafka import AIOKafkaProducer
 from prometheus_client import Counter, Gauge
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from secmaster_common.db.frames import iter_frames
 from secmaster_common.db.tables import outbox
+from secmaster_common.events.envelope import HEADER_EVENT_ID
 from secmaster_common.logging import get_logger
 
 log = get_logger(__name__)
@@ -25,7 +27,20 @@ log = get_logger(__name__)
 OUTBOX_PUBLISHED = Counter(
     "secmaster_outbox_published_total", "Outbox rows published to Kafka", ["service"]
 )
-OUTBOX_BACKLOG = Gauge("secmaster_outbox_backlog", "Outbox rows not yet published", ["service"])
+OUTBOX_BACKLOG = Gauge("secmaster_outbox_backlog", "Outbox events not yet published", ["service"])
+
+
+# Unsent rows in id order, whole rows, until about `events` events are taken (a framed row
+# counts its events), so one round holds a bounded number of events in memory.
+_PENDING_ROWS = sa.text(
+    "WITH pending AS ("
+    " SELECT id, coalesce(framed_events, 1) AS n,"
+    " sum(coalesce(framed_events, 1)) OVER (ORDER BY id) AS running"
+    " FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT :rows)"
+    " SELECT o.id, o.topic, o.key, o.headers, o.value, o.framed_events"
+    " FROM pending p JOIN outbox o ON o.id = p.id"
+    " WHERE p.running - p.n < :events ORDER BY o.id"
+)
 
 
 def _lock_key(service: str) -> int:
@@ -57,7 +72,8 @@ class OutboxRelay:
         self._wake.set()
 
     async def publish_once(self) -> int:
-        """Publish up to one batch; returns the number of rows published."""
+        """Publish up to one batch (about `batch_size` events, whole rows); returns the number
+        of events published."""
         async with self.engine.connect() as conn, conn.begin():
             locked = await conn.scalar(
                 sa.select(sa.func.pg_try_advisory_xact_lock(_lock_key(self.service)))
@@ -66,40 +82,79 @@ class OutboxRelay:
                 return 0
             rows = (
                 await conn.execute(
-                    sa.select(
-                        outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.headers, outbox.c.value
-                    )
-                    .where(outbox.c.sent_at.is_(None))
-                    .order_by(outbox.c.id)
-                    .limit(self.batch_size)
+                    _PENDING_ROWS, {"rows": self.batch_size, "events": self.batch_size}
                 )
             ).all()
             if not rows:
                 OUTBOX_BACKLOG.labels(self.service).set(0)
                 return 0
             futures: list[asyncio.Future[Any]] = []
+            events = 0
             for row in rows:
-                futures.append(
-                    await self.producer.send(
-                        self.topic_prefix + row.topic,
-                        value=row.value,
-                        key=row.key.encode() if row.key is not None else None,
-                        headers=[(k, str(v).encode()) for k, v in row.headers.items()],
+                topic = self.topic_prefix + row.topic
+                if row.framed_events is None:
+                    futures.append(
+                        await self.producer.send(
+                            topic,
+                            value=row.value,
+                            key=row.key.encode() if row.key is not None else None,
+                            headers=[(k, str(v).encode()) for k, v in row.headers.items()],
+                        )
                     )
-                )
+                    events += 1
+                else:
+                    events += await self._send_framed(topic, row.headers, row.value, futures)
             await asyncio.gather(*futures)
             await conn.execute(
                 sa.update(outbox)
                 .where(outbox.c.id.in_([r.id for r in rows]))
                 .values(sent_at=sa.func.now())
             )
-        OUTBOX_PUBLISHED.labels(self.service).inc(len(rows))
-        return len(rows)
+        OUTBOX_PUBLISHED.labels(self.service).inc(events)
+        return events
+
+    async def _send_framed(
+        self, topic: str, headers: dict[str, Any], blob: bytes, futures: list[Any]
+    ) -> int:
+        """Send a framed row's events through per-partition record batches (aiokafka builds
+        them in C; `send()` per event costs about four times as much in Python)."""
+        partitions = sorted(await self.producer.partitions_for(topic))
+        shared = [(k, str(v).encode()) for k, v in headers.items() if k != HEADER_EVENT_ID]
+        open_batches: dict[int, Any] = {}
+        count = 0
+        for frame in iter_frames(blob):
+            partition = partitions[frame.partition_hash % len(partitions)]
+            batch = open_batches.get(partition)
+            if batch is None:
+                batch = open_batches[partition] = self.producer.create_batch()
+            event_headers = [*shared, (HEADER_EVENT_ID, frame.event_id)]
+            if (
+                batch.append(
+                    key=frame.key, value=frame.value, timestamp=None, headers=event_headers
+                )
+                is None
+            ):
+                futures.append(await self.producer.send_batch(batch, topic, partition=partition))
+                batch = open_batches[partition] = self.producer.create_batch()
+                if (
+                    batch.append(
+                        key=frame.key, value=frame.value, timestamp=None, headers=event_headers
+                    )
+                    is None
+                ):
+                    raise ValueError(f"an event of {len(frame.value)} bytes fits no record batch")
+            count += 1
+        # Queue every open batch now, before any later row's events for the same partition.
+        for partition, batch in open_batches.items():
+            futures.append(await self.producer.send_batch(batch, topic, partition=partition))
+        return count
 
     async def backlog(self) -> int:
         async with self.engine.connect() as conn:
             n = await conn.scalar(
-                sa.select(sa.func.count()).select_from(outbox).where(outbox.c.sent_at.is_(None))
+                sa.select(sa.func.sum(sa.func.coalesce(outbox.c.framed_events, 1))).where(
+                    outbox.c.sent_at.is_(None)
+                )
             )
         OUTBOX_BACKLOG.labels(self.service).set(n or 0)
         return int(n or 0)

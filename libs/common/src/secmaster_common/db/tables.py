@@ -21,6 +21,9 @@ outbox = sa.Table(
     sa.Column("key", sa.Text),
     sa.Column("headers", JSONB, nullable=False),
     sa.Column("value", sa.LargeBinary, nullable=False),
+    # NULL: `value` is one event. N: `value` holds N framed events of `topic` (see frames.py),
+    # `key` is NULL and `headers` are the ones they share (each frame has its own event id).
+    sa.Column("framed_events", sa.Integer),
     sa.Column(
         "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
     ),

@@ -12,8 +12,18 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from secmaster_common.db.frames import FrameWriter
 from secmaster_common.db.tables import inbox, outbox
-from secmaster_common.events.envelope import Envelope, Payload, envelope_json, new_envelope
+from secmaster_common.events.envelope import (
+    HEADER_CORRELATION_ID,
+    HEADER_EVENT_TYPE,
+    HEADER_PRODUCER,
+    HEADER_SCHEMA_VERSION,
+    Envelope,
+    Payload,
+    envelope_json,
+    new_envelope,
+)
 from secmaster_common.telemetry import trace_headers
 
 COPY_THRESHOLD = 64
@@ -110,6 +120,38 @@ class UnitOfWork:
                 for r in rows
             ],
             columns=["event_id", "topic", "key", "headers", "value"],
+        )
+
+    async def add_framed_events(
+        self,
+        frames: FrameWriter,
+        *,
+        topic: str,
+        event_type: str,
+        correlation_id: str,
+        schema_version: int = 1,
+    ) -> None:
+        """Write many events of one topic as one framed outbox row (frames.py): their
+        envelopes were built by the caller with the same type, producer and correlation id;
+        the relay sends each as its own Kafka record with its own key and event id."""
+        if not frames.count:
+            return
+        headers = {
+            HEADER_EVENT_TYPE: event_type,
+            HEADER_CORRELATION_ID: correlation_id,
+            HEADER_PRODUCER: self.producer,
+            HEADER_SCHEMA_VERSION: str(schema_version),
+            **self.trace,
+        }
+        await self.conn.execute(
+            sa.insert(outbox).values(
+                event_id=uuid.uuid4(),
+                topic=topic,
+                key=None,
+                headers=headers,
+                value=frames.getvalue(),
+                framed_events=frames.count,
+            )
         )
 
 

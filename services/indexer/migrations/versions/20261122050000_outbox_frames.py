@@ -1,0 +1,27 @@
+"""indexer: framed outbox rows (many events of one topic in one row, for bulk loads).
+
+Revision ID: indexer_0004
+Revises: indexer_0003
+Create Date: 2026-11-22 05:00:00
+"""
+
+from collections.abc import Sequence
+
+from alembic import op
+
+from secmaster_common.db.ddl import DROP_OUTBOX_FRAMES_DDL, OUTBOX_FRAMES_DDL, statements
+
+revision: str = "indexer_0004"
+down_revision: str | None = "indexer_0003"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    for stmt in statements(OUTBOX_FRAMES_DDL):
+        op.execute(stmt)
+
+
+def downgrade() -> None:
+    for stmt in statements(DROP_OUTBOX_FRAMES_DDL):
+        op.execute(stmt)

@@ -1,0 +1,27 @@
+"""pricing: framed outbox rows (many events of one topic in one row, for bulk loads).
+
+Revision ID: pricing_0005
+Revises: pricing_0004
+Create Date: 2026-11-22 05:00:00
+"""
+
+from collections.abc import Sequence
+
+from alembic import op
+
+from secmaster_common.db.ddl import DROP_OUTBOX_FRAMES_DDL, OUTBOX_FRAMES_DDL, statements
+
+revision: str = "pricing_0005"
+down_revision: str | None = "pricing_0004"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    for stmt in statements(OUTBOX_FRAMES_DDL):
+        op.execute(stmt)
+
+
+def downgrade() -> None:
+    for stmt in statements(DROP_OUTBOX_FRAMES_DDL):
+        op.execute(stmt)
