@@ -56,6 +56,52 @@ def recorded_event(version: InstrumentVersion, *, source: str) -> InstrumentReco
     )
 
 
+# The C encoder with pydantic's layout: compact, non-ASCII kept as UTF-8.
+_encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def utc_stamp(moment: datetime) -> str:
+    """A UTC time as pydantic writes it on the wire (`...Z`)."""
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def recorded_json(
+    version: InstrumentVersion,
+    *,
+    source: str,
+    event_id: str,
+    occurred_at: str,
+    correlation_id: str,
+) -> bytes:
+    """The `reference.instruments.v1` envelope of one version as JSON: byte for byte what
+    `envelope_json(recorded_envelope(recorded_event(...)))` writes (a test holds them
+    equal), built straight from the version, several times faster, for files of millions."""
+    r = version.record
+    valid_from, valid_to = r.valid_from, r.valid_to
+    payload = {
+        "change": version.change,
+        "isin": version.isin,
+        "mic": version.mic or None,
+        "name": r.full_name or r.short_name,
+        "cfi": r.cfi,
+        "currency": r.currency,
+        "valid_from": valid_from.date().isoformat() if valid_from is not None else None,
+        "valid_to": valid_to.date().isoformat() if valid_to is not None else None,
+        "other_ids": {k.upper(): v for k, v in r.other_ids.items()},
+        "source_file": source,
+    }
+    envelope = {
+        "event_id": event_id,
+        "event_type": InstrumentRecorded.event_type,
+        "occurred_at": occurred_at,
+        "producer": PRODUCER,
+        "correlation_id": correlation_id,
+        "schema_version": InstrumentRecorded.schema_version,
+        "payload": payload,
+    }
+    return _encode_json(envelope).encode()
+
+
 class InstrumentWriter:
     """Collects records into batches of distinct (ISIN, MIC) keys and writes each batch in
     the unit of work's transaction. Call `flush()` before committing."""

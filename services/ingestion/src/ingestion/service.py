@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import math
+import os
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -16,9 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ingestion.adapters import repository
 from ingestion.domain.records import Holding, Reject
+from ingestion.instrument_bulk import BULK_MIN_BYTES, KeysAlreadyKnown, load_firds_bulk
 from ingestion.instrument_writer import InstrumentWriter
 from ingestion.parsers import InputFileError, parse_file
+from ingestion.parsers.firds_chunks import NotSplittable
 from ingestion.parsers.instruments_table import instrument_from_record
+from ingestion.parsers.source import DEFAULT_ZIP_LIMITS
 from ingestion.summary import IngestSummary
 from secmaster_common.db.uow import UnitOfWork
 from secmaster_common.events import (
@@ -28,6 +32,7 @@ from secmaster_common.events import (
     InstrumentSubmitted,
     topics,
 )
+from secmaster_common.logging import get_logger
 
 # Called with the number of input rows read since the last call (drives a progress bar).
 Progress = Callable[[int], None]
@@ -35,6 +40,7 @@ Progress = Callable[[int], None]
 PROGRESS_EVERY = 1000
 
 PRODUCER = "ingestion"
+log = get_logger(__name__)
 
 # Formats whose records are instruments (reference.instruments.v1); the rest are holdings.
 INSTRUMENT_FORMATS = frozenset({"firds", "instruments"})
@@ -230,6 +236,7 @@ async def ingest_instruments(
     batch_size: int = 2000,
     progress: Progress | None = None,
     source: str | None = None,
+    parse_workers: int | None = None,
 ) -> IngestSummary:
     """Store an instruments file (FIRDS, generic instruments CSV) as versions of each
     (ISIN, MIC) and announce every new or changed one on `reference.instruments.v1`.
@@ -238,20 +245,27 @@ async def ingest_instruments(
     transaction: memory stays flat, and a file that breaks midway (raising from `items`)
     leaves no row and no event. A file already ingested (same checksum) publishes nothing;
     a record equal to the current version of its key publishes nothing either.
+
+    A large FIRDS file of instruments not seen before is loaded by `parse_workers`
+    processes (default: one per CPU; 0 turns the bulk path off), see instrument_bulk.
     """
-    summary = IngestSummary(path=str(path), format=fmt, portfolio_id="", as_of=None)
     sha = sha256 or file_sha256(path)
+    if _bulk_eligible(path, fmt, parse_workers):
+        bulk = await _ingest_firds_bulk(
+            engine=engine,
+            path=path,
+            sha=sha,
+            source=source,
+            progress=progress,
+            parse_workers=parse_workers,
+        )
+        if bulk is not None:
+            return bulk
+    summary = IngestSummary(path=str(path), format=fmt, portfolio_id="", as_of=None)
     async with UnitOfWork(engine, producer=PRODUCER) as uow:
-        existing = await repository.find_file(
-            uow.conn, sha256=sha, fmt=fmt, portfolio_id="", as_of=None
-        )
-        if existing is not None:
-            await _describe_duplicate(uow, summary, existing)
+        file_id = await _register_instruments_file(uow, summary, sha=sha, source=source)
+        if file_id is None:
             return summary
-        file_id = await repository.register_file(
-            uow.conn, sha256=sha, source=source or str(path), fmt=fmt, portfolio_id="", as_of=None
-        )
-        summary.file_id = file_id
         writer = InstrumentWriter(
             uow,
             file_id=file_id,
@@ -267,17 +281,83 @@ async def ingest_instruments(
                 progress(summary.rows_read - reported)
                 reported = summary.rows_read
         await writer.flush()
-        await repository.finish_file(
-            uow.conn,
-            file_id,
-            rows_read=summary.rows_read,
-            records=summary.records,
-            published=summary.published,
-            quarantined=sum(summary.quarantined.values()),
-        )
+        await _finish_file(uow, summary, file_id)
         await uow.commit()
     if progress is not None:
         progress(summary.rows_read - reported)
+    return summary
+
+
+def _bulk_eligible(path: Path, fmt: str, parse_workers: int | None) -> bool:
+    return fmt == "firds" and parse_workers != 0 and os.path.getsize(path) >= BULK_MIN_BYTES
+
+
+async def _register_instruments_file(
+    uow: UnitOfWork, summary: IngestSummary, *, sha: str, source: str | None
+) -> int | None:
+    """Register the file; None (and the summary filled in) when it was ingested before."""
+    existing = await repository.find_file(
+        uow.conn, sha256=sha, fmt=summary.format, portfolio_id="", as_of=None
+    )
+    if existing is not None:
+        await _describe_duplicate(uow, summary, existing)
+        return None
+    file_id = await repository.register_file(
+        uow.conn,
+        sha256=sha,
+        source=source or summary.path,
+        fmt=summary.format,
+        portfolio_id="",
+        as_of=None,
+    )
+    summary.file_id = file_id
+    return file_id
+
+
+async def _finish_file(uow: UnitOfWork, summary: IngestSummary, file_id: int) -> None:
+    await repository.finish_file(
+        uow.conn,
+        file_id,
+        rows_read=summary.rows_read,
+        records=summary.records,
+        published=summary.published,
+        quarantined=sum(summary.quarantined.values()),
+    )
+
+
+async def _ingest_firds_bulk(
+    *,
+    engine: AsyncEngine,
+    path: Path,
+    sha: str,
+    source: str | None,
+    progress: Progress | None,
+    parse_workers: int | None,
+) -> IngestSummary | None:
+    """The bulk load of a FIRDS file, or None when it does not apply (a layout the splitter
+    does not know, or instruments already known): nothing was written then."""
+    summary = IngestSummary(path=str(path), format="firds", portfolio_id="", as_of=None)
+    try:
+        async with UnitOfWork(engine, producer=PRODUCER) as uow:
+            file_id = await _register_instruments_file(uow, summary, sha=sha, source=source)
+            if file_id is None:
+                return summary
+            await load_firds_bulk(
+                uow=uow,
+                path=path,
+                file_id=file_id,
+                source=source or path.name,
+                correlation_id=f"file:{sha[:32]}",
+                summary=summary,
+                limits=DEFAULT_ZIP_LIMITS,
+                workers=parse_workers,
+                progress=progress,
+            )
+            await _finish_file(uow, summary, file_id)
+            await uow.commit()
+    except (NotSplittable, KeysAlreadyKnown) as exc:
+        log.info("bulk load not applicable; reading record by record", path=str(path), why=str(exc))
+        return None
     return summary
 
 

@@ -124,8 +124,9 @@ class UnitOfWork:
 
     async def add_framed_events(
         self,
-        frames: FrameWriter,
+        frames: FrameWriter | bytes,
         *,
+        count: int | None = None,
         topic: str,
         event_type: str,
         correlation_id: str,
@@ -133,8 +134,15 @@ class UnitOfWork:
     ) -> None:
         """Write many events of one topic as one framed outbox row (frames.py): their
         envelopes were built by the caller with the same type, producer and correlation id;
-        the relay sends each as its own Kafka record with its own key and event id."""
-        if not frames.count:
+        the relay sends each as its own Kafka record with its own key and event id.
+
+        `frames` is a FrameWriter, or its bytes with their `count` (built in another process).
+        """
+        if isinstance(frames, FrameWriter):
+            count, value = frames.count, frames.getvalue()
+        else:
+            value = frames
+        if not count:
             return
         headers = {
             HEADER_EVENT_TYPE: event_type,
@@ -149,8 +157,8 @@ class UnitOfWork:
                 topic=topic,
                 key=None,
                 headers=headers,
-                value=frames.getvalue(),
-                framed_events=frames.count,
+                value=value,
+                framed_events=count,
             )
         )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Literal
 
@@ -73,29 +73,24 @@ def status_of(record: Instrument) -> InstrumentStatus:
     return InstrumentStatus.ACTIVE
 
 
-def _text(value: str | date | datetime | None) -> str:
-    if value is None:
-        return ""
-    return value if isinstance(value, str) else value.isoformat()
-
-
 def content_hash(record: Instrument, status: InstrumentStatus) -> str:
     """A digest of what a version says about the instrument.
 
     Publication periods and row numbers are left out: every FIRDS file restates them, and
     they say when ESMA published the data, not anything about the instrument.
     """
+    valid_from, valid_to, expiry = record.valid_from, record.valid_to, record.expiry_date
     parts = (
         status.value,
-        _text(record.full_name),
-        _text(record.short_name),
-        _text(record.cfi),
-        _text(record.currency),
-        _text(record.issuer_lei),
-        _text(record.valid_from),
-        _text(record.valid_to),
-        _text(record.expiry_date),
-        _text(record.competent_authority),
+        record.full_name or "",
+        record.short_name or "",
+        record.cfi or "",
+        record.currency or "",
+        record.issuer_lei or "",
+        valid_from.isoformat() if valid_from is not None else "",
+        valid_to.isoformat() if valid_to is not None else "",
+        expiry.isoformat() if expiry is not None else "",
+        record.competent_authority or "",
         "|".join(f"{k}={v}" for k, v in sorted(record.other_ids.items())),
     )
     return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=16).hexdigest()

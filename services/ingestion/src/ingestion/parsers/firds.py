@@ -6,10 +6,10 @@ differs between releases, so elements are matched by local name.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import date, datetime
+from collections.abc import Callable, Iterator
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, TypeVar
 
 from lxml import etree
 
@@ -26,6 +26,8 @@ from ingestion.domain.records import FieldIssue, FirdsRecordType, Instrument, Pa
 from ingestion.domain.values import parse_date, parse_datetime_utc
 from ingestion.parsers.source import ZipLimits, iter_chunks, iter_xml_elements, open_binary
 
+T = TypeVar("T")
+
 _RECORD_TYPES = {
     "NewRcrd": FirdsRecordType.NEW,
     "ModfdRcrd": FirdsRecordType.MODIFIED,
@@ -38,6 +40,36 @@ _mic = lru_cache(maxsize=4096)(validate_mic)
 _cfi = lru_cache(maxsize=8192)(validate_cfi)
 _currency = lru_cache(maxsize=512)(validate_currency)
 _lei = lru_cache(maxsize=8192)(validate_lei)
+# Dates repeat too (trading start, termination and publication days of whole venues).
+_timestamp = lru_cache(maxsize=8192)(parse_datetime_utc)
+_day = lru_cache(maxsize=8192)(parse_date)
+
+
+def _checked(
+    issues: list[FieldIssue], field: str, value: str | None, check: Callable[[str], Verdict]
+) -> str | None:
+    """The normalized value, or None with the failed check recorded as an issue."""
+    if value is None:
+        return None
+    verdict = check(value)
+    if verdict.valid:
+        return verdict.normalized
+    reason = verdict.reason or Reason.BAD_FORMAT
+    issues.append(FieldIssue(field=field, value=value, reason=reason, detail=verdict.detail))
+    return None
+
+
+def _parsed(
+    issues: list[FieldIssue], field: str, value: str | None, parse: Callable[[str], T]
+) -> T | None:
+    """The parsed date or timestamp, or None with the bad value recorded as an issue."""
+    if value is None:
+        return None
+    try:
+        return parse(value)
+    except ValueError as exc:
+        issues.append(FieldIssue(field=field, value=value, reason=Reason.BAD_DATE, detail=str(exc)))
+        return None
 
 
 def read_metadata(path: Path, limits: ZipLimits) -> dict[str, str]:
@@ -68,7 +100,7 @@ def iter_records(path: Path, limits: ZipLimits) -> Iterator[ParsedItem]:
     with open_binary(path, limits) as stream:
         elements = iter_xml_elements(path, iter_chunks(stream), ("FinInstrm", "RefData"))
         for row, element in enumerate(elements, start=1):
-            yield _record(row, element)
+            yield record_from_element(row, element)
 
 
 # Every field a record is read for, as local-name paths below the record body.
@@ -91,34 +123,61 @@ _FIELDS = (
     "DerivInstrmAttrbts/XpryDt",
     "DebtInstrmAttrbts/MtrtyDt",
 )
-# U+241F SYMBOL FOR UNIT SEPARATOR: XPath literals may not hold control characters.
-_SEPARATOR = "\u241f"
 
 
-@lru_cache(maxsize=8)
-def _field_reader(namespace: str) -> etree.XPath:
-    """One compiled XPath returning every field joined by the separator.
+def _field_tree() -> dict[str, Any]:
+    """_FIELDS as nested dicts of local names; a leaf holds the field's full path."""
+    tree: dict[str, Any] = {}
+    for path in _FIELDS:
+        *steps, last = path.split("/")
+        node = tree
+        for step in steps:
+            node = node.setdefault(step, {})
+        node[last] = path
+    return tree
 
-    A single evaluation per record instead of a findtext per field: findtext re-parses its path
-    on each call and was the parser's hottest spot (about 50 us of 70 per record).
-    """
-    prefix = "f:" if namespace else ""
-    parts = ["/".join(prefix + step for step in path.split("/")) for path in _FIELDS]
-    expression = "concat(" + f", '{_SEPARATOR}', ".join(parts) + ")"
-    return etree.XPath(expression, namespaces={"f": namespace} if namespace else None)
+
+_FIELD_TREE = _field_tree()
 
 
 def _read_fields(body: etree._Element, ns: str) -> dict[str, str]:
-    joined = str(_field_reader(ns.strip("{}"))(body))
-    values = joined.split(_SEPARATOR)
-    if len(values) != len(_FIELDS):  # a text held the separator itself: read field by field
-        values = [body.findtext(ns + path.replace("/", "/" + ns)) or "" for path in _FIELDS]
-    return {
-        path: value.strip() for path, value in zip(_FIELDS, values, strict=True) if value.strip()
-    }
+    """Every wanted field of a record body, by path, stripped; empty ones left out.
+
+    One walk over the elements on the wanted paths only (the underlying instrument's
+    subtree and other branches are never entered): about twice as fast as one compiled
+    XPath per record, which itself replaced a findtext per field.
+    """
+    cut = len(ns)
+    found: dict[str, str] = {}
+    pending: list[tuple[etree._Element, dict[str, Any]]] = [(body, _FIELD_TREE)]
+    while pending:
+        element, node = pending.pop()
+        for child in element:
+            tag = child.tag
+            if type(tag) is not str:  # a comment or processing instruction
+                continue
+            wanted = node.get(tag[cut:] if tag.startswith(ns) else tag.rpartition("}")[2])
+            if wanted is None:
+                continue
+            if type(wanted) is str:
+                text = child.text
+                if text and (text := text.strip()) and wanted not in found:
+                    found[wanted] = text
+            else:
+                pending.append((child, wanted))
+    return found
 
 
-def _record(row: int, element: etree._Element) -> ParsedItem:
+def _where(row: int, mic: str | None, element: etree._Element, line_offset: int) -> str:
+    line = (element.sourceline or 0) + line_offset
+    return f"record {row}" + (f", MIC {mic}" if mic else "") + f" (XML line {line})"
+
+
+def record_from_element(row: int, element: etree._Element, *, line_offset: int = 0) -> ParsedItem:
+    """One FinInstrm (delta) or RefData (full) element as an Instrument or a Reject.
+
+    `line_offset` is added to the element's line for messages (a piece of a split file).
+    """
     tag = element.tag if isinstance(element.tag, str) else ""
     ns = tag[: tag.index("}") + 1] if tag.startswith("{") else ""
     record_type: FirdsRecordType | None = None
@@ -137,106 +196,77 @@ def _record(row: int, element: etree._Element) -> ParsedItem:
 
     fields = _read_fields(body, ns)
 
-    def text(path: str) -> str | None:
-        return fields.get(path)
-
-    isin = text("FinInstrmGnlAttrbts/Id")
-    mic = text("TradgVnRltdAttrbts/Id")
-    where = f"record {row}" + (f", MIC {mic}" if mic else "") + f" (XML line {element.sourceline})"
+    isin = fields.get("FinInstrmGnlAttrbts/Id")
+    mic = fields.get("TradgVnRltdAttrbts/Id")
     if isin is None:
         return Reject(
             row=row,
             reason=Reason.MISSING_ISIN,
-            detail=f"{where} has no FinInstrmGnlAttrbts/Id (ISIN); the file may have been cut "
-            "inside this record",
+            detail=f"{_where(row, mic, element, line_offset)} has no FinInstrmGnlAttrbts/Id "
+            "(ISIN); the file may have been cut inside this record",
         )
     isin_verdict = validate_isin(isin)
     if not isin_verdict.valid:
         return Reject(
             row=row,
             reason=Reason.INVALID_ISIN,
-            detail=f"{where}: ISIN {isin}: {isin_verdict.detail}",
+            detail=f"{_where(row, mic, element, line_offset)}: ISIN {isin}: {isin_verdict.detail}",
         )
     if mic is None:
         return Reject(
             row=row,
             reason=Reason.MISSING_MIC,
-            detail=f"{where}: ISIN {isin} has no TradgVnRltdAttrbts/Id (MIC)",
+            detail=f"{_where(row, mic, element, line_offset)}: ISIN {isin} has no "
+            "TradgVnRltdAttrbts/Id (MIC)",
         )
     mic_verdict = _mic(mic)
     if not mic_verdict.valid:
         return Reject(
-            row=row, reason=Reason.INVALID_MIC, detail=f"{where}: ISIN {isin}: {mic_verdict.detail}"
+            row=row,
+            reason=Reason.INVALID_MIC,
+            detail=f"{_where(row, mic, element, line_offset)}: ISIN {isin}: {mic_verdict.detail}",
         )
 
     issues: list[FieldIssue] = []
-
-    def checked(field: str, value: str | None, verdict: Verdict | None) -> str | None:
-        if value is None or verdict is None:
-            return None
-        if verdict.valid:
-            return verdict.normalized
-        issues.append(
-            FieldIssue(
-                field=field,
-                value=value,
-                reason=verdict.reason or Reason.BAD_FORMAT,
-                detail=verdict.detail,
-            )
-        )
-        return None
-
-    def timestamp(field: str, value: str | None) -> datetime | None:
-        if value is None:
-            return None
-        try:
-            return parse_datetime_utc(value)
-        except ValueError as exc:
-            issues.append(
-                FieldIssue(field=field, value=value, reason=Reason.BAD_DATE, detail=str(exc))
-            )
-            return None
-
-    def day(field: str, value: str | None) -> date | None:
-        if value is None:
-            return None
-        try:
-            return parse_date(value)
-        except ValueError as exc:
-            issues.append(
-                FieldIssue(field=field, value=value, reason=Reason.BAD_DATE, detail=str(exc))
-            )
-            return None
-
-    cfi = text("FinInstrmGnlAttrbts/ClssfctnTp")
-    currency = text("FinInstrmGnlAttrbts/NtnlCcy")
-    issuer = text("Issr")
+    get = fields.get
+    cfi = get("FinInstrmGnlAttrbts/ClssfctnTp")
+    currency = get("FinInstrmGnlAttrbts/NtnlCcy")
+    issuer = get("Issr")
     first_trade = (
-        text("TradgVnRltdAttrbts/FrstTradDt")
-        or text("TradgVnRltdAttrbts/AdmssnApprvlDtByIssr")
-        or text("TradgVnRltdAttrbts/ReqForAdmssnDt")
+        get("TradgVnRltdAttrbts/FrstTradDt")
+        or get("TradgVnRltdAttrbts/AdmssnApprvlDtByIssr")
+        or get("TradgVnRltdAttrbts/ReqForAdmssnDt")
     )
-    return Instrument(
+    # Every value is typed and checked above, so the model is built without validating it
+    # again (a third of the cost of a record when a file holds a million of them).
+    return Instrument.model_construct(
         row=row,
         isin=isin_verdict.normalized,
         mic=mic_verdict.normalized,
-        full_name=text("FinInstrmGnlAttrbts/FullNm"),
-        short_name=text("FinInstrmGnlAttrbts/ShrtNm"),
-        cfi=checked("cfi", cfi, _cfi(cfi) if cfi else None),
-        currency=checked("currency", currency, _currency(currency) if currency else None),
-        issuer_lei=checked("issuer_lei", issuer, _lei(issuer) if issuer else None),
+        full_name=get("FinInstrmGnlAttrbts/FullNm"),
+        short_name=get("FinInstrmGnlAttrbts/ShrtNm"),
+        cfi=_checked(issues, "cfi", cfi, _cfi),
+        currency=_checked(issues, "currency", currency, _currency),
+        issuer_lei=_checked(issues, "issuer_lei", issuer, _lei),
         record_type=record_type,
-        valid_from=timestamp("valid_from", first_trade),
-        valid_to=timestamp("valid_to", text("TradgVnRltdAttrbts/TermntnDt")),
-        publication_from=day(
+        valid_from=_parsed(issues, "valid_from", first_trade, _timestamp),
+        valid_to=_parsed(issues, "valid_to", get("TradgVnRltdAttrbts/TermntnDt"), _timestamp),
+        publication_from=_parsed(
+            issues,
             "publication_from",
-            text("TechAttrbts/PblctnPrd/FrDt") or text("TechAttrbts/PblctnPrd/FrDtToDt/FrDt"),
+            get("TechAttrbts/PblctnPrd/FrDt") or get("TechAttrbts/PblctnPrd/FrDtToDt/FrDt"),
+            _day,
         ),
-        publication_to=day("publication_to", text("TechAttrbts/PblctnPrd/FrDtToDt/ToDt")),
-        expiry_date=day(
+        publication_to=_parsed(
+            issues, "publication_to", get("TechAttrbts/PblctnPrd/FrDtToDt/ToDt"), _day
+        ),
+        expiry_date=_parsed(
+            issues,
             "expiry_date",
-            text("DerivInstrmAttrbts/XpryDt") or text("DebtInstrmAttrbts/MtrtyDt"),
+            get("DerivInstrmAttrbts/XpryDt") or get("DebtInstrmAttrbts/MtrtyDt"),
+            _day,
         ),
-        competent_authority=text("TechAttrbts/RlvntCmptntAuthrty"),
+        competent_authority=get("TechAttrbts/RlvntCmptntAuthrty"),
+        other_ids={},
         issues=issues,
     )

@@ -164,7 +164,7 @@ def iter_chunks(stream: IO[bytes]) -> Iterator[bytes]:
         yield chunk
 
 
-def _xml_error(path: Path, exc: etree.XMLSyntaxError, *, at_end: bool) -> InputFileError:
+def xml_error(path: Path, exc: etree.XMLSyntaxError, *, at_end: bool) -> InputFileError:
     message = str(exc.msg or exc)
     where = f"line {exc.lineno}, column {exc.offset}" if exc.lineno else None
     lowered = message.lower()
@@ -212,7 +212,7 @@ def iter_xml_elements(
         try:
             parser.feed(chunk)
         except etree.XMLSyntaxError as exc:
-            raise _xml_error(path, exc, at_end=False) from exc
+            raise xml_error(path, exc, at_end=False) from exc
         for _event, element in parser.read_events():
             yield element
             _release(element)
@@ -221,7 +221,7 @@ def iter_xml_elements(
     try:
         parser.close()
     except etree.XMLSyntaxError as exc:
-        raise _xml_error(path, exc, at_end=True) from exc
+        raise xml_error(path, exc, at_end=True) from exc
     for _event, element in parser.read_events():
         yield element
         _release(element)

@@ -1,0 +1,158 @@
+"""A large FIRDS file cut into standalone XML documents of whole records, so several
+processes can parse it at once.
+
+lxml parses one document in one thread; a million-record FULINS file then waits on a
+single core. FIRDS records are siblings under one report element and carry no CDATA, so
+the file can be cut after a record's closing tag and each run of records wrapped in an
+element that redeclares the namespaces in scope. lxml parses every piece; the header and
+the trailer are parsed together, so a truncated or malformed file is still refused whole.
+No library splits XML at element boundaries without parsing it, hence this module.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from lxml import etree
+
+from ingestion.parsers.errors import MalformedXmlError
+from ingestion.parsers.source import ZipLimits, open_binary, xml_error
+
+# The first record element: a full file's RefData or a delta file's FinInstrm.
+_RECORD_START = re.compile(rb"<(?:([A-Za-z_][\w.\-]*):)?(RefData|FinInstrm)(?=[\s/>])")
+_CLOSE_END = re.compile(rb"\s*>")
+_DECLARATION = re.compile(rb"^\s*(<\?xml[^>]*\?>)")
+WRAPPER = "secmaster-records"
+# The header must show the first record within this many bytes.
+HEADER_LIMIT = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class RecordChunk:
+    """A standalone document holding records `first_row`.. of the file; its first record
+    starts on line `first_line` of the file (line 1 of the document)."""
+
+    document: bytes
+    first_row: int
+    first_line: int
+    records: int
+
+
+class NotSplittable(Exception):
+    """The file does not have the layout the splitter relies on; parse it whole instead."""
+
+
+def _open_elements(path: Path, header: bytes) -> etree._Element:
+    """The element the records sit in, parsed from the header (its namespaces in scope)."""
+    parser = etree.XMLPullParser(
+        events=("start", "end"), resolve_entities=False, no_network=True, huge_tree=True
+    )
+    try:
+        parser.feed(header)
+    except etree.XMLSyntaxError as exc:
+        raise xml_error(path, exc, at_end=False) from exc
+    stack: list[etree._Element] = []
+    for event, element in parser.read_events():
+        if event == "start":
+            stack.append(element)
+        else:
+            stack.pop()
+    if not stack:
+        raise NotSplittable("the records are not inside a report element")
+    return stack[-1]
+
+
+def _wrapper(container: etree._Element, declaration: bytes) -> tuple[bytes, bytes]:
+    attributes = []
+    for prefix, uri in container.nsmap.items():
+        name = "xmlns" if prefix is None else f"xmlns:{prefix}"
+        attributes.append(f'{name}="{uri}"'.encode())
+    opening = b"<" + WRAPPER.encode() + b" " + b" ".join(attributes) + b">"
+    return declaration + opening, b"</" + WRAPPER.encode() + b">"
+
+
+def _closing_tag_end(buffer: bytes, closing: bytes, limit: int) -> int:
+    """Offset just past the last complete closing record tag before `limit`, or -1."""
+    position = buffer.rfind(closing, 0, limit)
+    while position >= 0:
+        match = _CLOSE_END.match(buffer, position + len(closing))
+        if match is not None:
+            return match.end()
+        position = buffer.rfind(closing, 0, position)
+    return -1
+
+
+def iter_record_chunks(
+    path: Path, limits: ZipLimits, *, chunk_bytes: int = 2 << 20
+) -> Iterator[RecordChunk]:
+    """The file's records as standalone documents of about `chunk_bytes` each, in order.
+
+    Raises NotSplittable before yielding anything when the header is not the FIRDS layout,
+    and the InputFileError of a truncated or malformed file once the trailer is reached.
+    """
+    with open_binary(path, limits) as stream:
+        yield from _split(path, stream, chunk_bytes)
+
+
+def _split(path: Path, stream: IO[bytes], chunk_bytes: int) -> Iterator[RecordChunk]:
+    buffer = b""
+    while (match := _RECORD_START.search(buffer)) is None:
+        block = stream.read(chunk_bytes)
+        if not block or len(buffer) > HEADER_LIMIT:
+            raise NotSplittable("no FIRDS record near the start of the file")
+        buffer += block
+    header = buffer[: match.start()].removeprefix(b"\xef\xbb\xbf")
+    prefix, name = match.group(1), match.group(2)
+    closing = b"</" + (prefix + b":" if prefix else b"") + name
+    # `</FinInstrm` also begins `</FinInstrmGnlAttrbts>`: a closing tag is counted whole
+    closing_tag = re.compile(re.escape(closing) + rb"\s*>")
+    container = _open_elements(path, header)
+    declared = _DECLARATION.match(header)
+    opening, ending = _wrapper(container, declared.group(1) if declared else b"")
+    buffer = buffer[match.start() :]
+    row = 1
+    line = header.count(b"\n") + 1
+    exhausted = False
+    while True:
+        if not exhausted and len(buffer) < chunk_bytes:
+            block = stream.read(chunk_bytes)
+            if block:
+                buffer += block
+                continue
+            exhausted = True
+        cut = _closing_tag_end(buffer, closing, len(buffer) if exhausted else chunk_bytes)
+        if cut < 0:
+            if exhausted:
+                break
+            # a record longer than one chunk: read on until it closes
+            block = stream.read(chunk_bytes)
+            if not block:
+                exhausted = True
+            buffer += block
+            continue
+        records = buffer[:cut]
+        count = len(closing_tag.findall(records))
+        yield RecordChunk(opening + records + ending, row, line, count)
+        row += count
+        line += records.count(b"\n")
+        buffer = buffer[cut:]
+    _check_trailer(path, header, buffer, line)
+
+
+def _check_trailer(path: Path, header: bytes, trailer: bytes, line: int) -> None:
+    """The header and what follows the last record must close into one document."""
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
+    try:
+        etree.fromstring(header + trailer, parser)
+    except etree.XMLSyntaxError as exc:
+        raise MalformedXmlError(
+            path,
+            f"the XML after the last complete record does not close the document "
+            f"({exc.msg}); the file looks truncated or damaged",
+            where=f"line {line}",
+            fix="Download the file again",
+        ) from exc

@@ -1,0 +1,165 @@
+"""The bulk load of large FIRDS files over the real broker and Postgres: the same rows,
+quarantine and events as the record-by-record path, nothing from a truncated file, and a
+fall back to the record-by-record comparison when instruments are already known."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ingestion import instrument_bulk, service
+from ingestion.parsers import MalformedXmlError, parse_file
+from ingestion.service import ingest_instruments
+from ingestion.summary import IngestSummary
+from secmaster_common.db.engine import make_engine
+from secmaster_common.db.relay import drain_outbox
+from secmaster_common.events import topics
+from secmaster_common.kafka import ensure_topics
+from secmaster_common.services import service_role_dsn
+from secmaster_common.testing.databases import create_service_database, drop_database
+from secmaster_common.testing.kafka import header_map, read_envelopes, read_records
+
+pytestmark = pytest.mark.integration
+
+Publish = Callable[[], Awaitable[int]]
+
+INSTRUMENT_COLUMNS = (
+    "isin, mic, version, status, change, full_name, short_name, cfi, currency, issuer_lei, "
+    "valid_from, valid_to, expiry_date, competent_authority, other_ids, content_hash, source, "
+    "superseded_at IS NULL AS current"
+)
+
+FRAMED = (
+    "SELECT count(*) AS rows, sum(framed_events) AS events FROM outbox "
+    "WHERE framed_events IS NOT NULL"
+)
+
+
+@pytest.fixture(autouse=True)
+def small_pieces(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every FIRDS file takes the bulk path here, cut into many small pieces."""
+    monkeypatch.setattr(service, "BULK_MIN_BYTES", 0)
+    monkeypatch.setattr(instrument_bulk, "CHUNK_BYTES", 64 << 10)
+
+
+async def ingest(engine: AsyncEngine, path: Path, *, workers: int) -> IngestSummary:
+    parsed = parse_file(path)
+    return await ingest_instruments(
+        engine=engine, path=path, fmt=parsed.format, items=parsed.items, parse_workers=workers
+    )
+
+
+async def rows(engine: AsyncEngine, sql: str) -> list[Any]:
+    async with engine.connect() as conn:
+        return list((await conn.execute(sa.text(sql))).all())
+
+
+def _payloads(events: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    return sorted(((e["_key"], e["payload"]) for e in events), key=lambda kp: (kp[0], str(kp[1])))
+
+
+async def test_bulk_load_stores_and_publishes_what_record_by_record_does(
+    engine: AsyncEngine,
+    publish: Publish,
+    test_topics: Any,
+    pg_dsn: str,
+    kafka_bootstrap: str,
+    reference_dir: Path,
+) -> None:
+    path = reference_dir / "firds" / "DLTINS_20210117_01of01_part15_kharish1.xml"
+    bulk = await ingest(engine, path, workers=2)
+    # the real delta chunk: 1,382 terminated records, the first cut by its splitter
+    assert (bulk.rows_read, bulk.records, bulk.published) == (1382, 1381, 1381)
+    assert dict(bulk.quarantined) == {"missing_isin": 1}
+    assert dict(bulk.changes) == {"terminated": 1381}
+    # loaded in pieces: several framed outbox rows holding every event
+    framed = await rows(engine, FRAMED)
+    assert framed[0].rows > 3 and framed[0].events == 1381
+    assert await publish() == 1381
+
+    other_prefix = f"rbr{uuid.uuid4().hex[:8]}."
+    await ensure_topics(
+        kafka_bootstrap, [other_prefix + topics.REFERENCE_INSTRUMENTS], partitions=1
+    )
+    dsn = await create_service_database(pg_dsn, f"sm_{uuid.uuid4().hex[:12]}")
+    other = make_engine(service_role_dsn(dsn, "ingestion", "app"), schema="ingestion")
+    try:
+        by_record = await ingest(other, path, workers=0)
+        assert by_record.as_dict() | {"file_id": None} == bulk.as_dict() | {"file_id": None}
+        assert (await rows(other, FRAMED))[0].rows == 0
+        order = " ORDER BY isin, mic, version"
+        sql = f"SELECT {INSTRUMENT_COLUMNS} FROM instruments{order}"
+        assert await rows(engine, sql) == await rows(other, sql)
+        quarantine = "SELECT row_no, reason, detail FROM quarantine ORDER BY row_no"
+        assert await rows(engine, quarantine) == await rows(other, quarantine)
+        assert (
+            await drain_outbox(
+                service="ingestion",
+                engine=other,
+                bootstrap_servers=kafka_bootstrap,
+                topic_prefix=other_prefix,
+            )
+            == 1381
+        )
+    finally:
+        await other.dispose()
+        await drop_database(pg_dsn, dsn)
+
+    bulk_events = await read_envelopes(kafka_bootstrap, test_topics.instruments)
+    other_events = await read_envelopes(
+        kafka_bootstrap, other_prefix + topics.REFERENCE_INSTRUMENTS
+    )
+    assert len(bulk_events) == len(other_events) == 1381
+    assert _payloads(bulk_events) == _payloads(other_events)
+    assert len({e["event_id"] for e in bulk_events}) == 1381
+    # every record carries its envelope's ids as headers
+    for record in (await read_records(kafka_bootstrap, test_topics.instruments))[:50]:
+        headers = header_map(record)
+        envelope = next(e for e in bulk_events if e["event_id"] == headers["event_id"])
+        assert headers["event_type"] == envelope["event_type"] == "instrument.recorded"
+        assert headers["correlation_id"] == envelope["correlation_id"]
+        assert record.key.decode() == envelope["payload"]["isin"]
+
+
+async def test_a_truncated_file_stores_and_publishes_nothing(
+    engine: AsyncEngine, publish: Publish, firds: Any, tmp_path: Path
+) -> None:
+    whole = firds.write("FULINS_whole.xml", [firds.row(n) for n in range(400)]).read_bytes()
+    cut = tmp_path / "FULINS_cut.xml"
+    cut.write_bytes(whole[: int(len(whole) * 0.7)])  # inside a record, far past the first piece
+    with pytest.raises(MalformedXmlError, match="truncated"):
+        await ingest(engine, cut, workers=2)
+    assert await rows(engine, "SELECT count(*) FROM instruments") == [(0,)]
+    assert await rows(engine, "SELECT count(*) FROM files") == [(0,)]
+    assert await publish() == 0
+
+
+async def test_known_instruments_are_compared_record_by_record(
+    engine: AsyncEngine, publish: Publish, test_topics: Any, firds: Any, read: Any
+) -> None:
+    first = await ingest(
+        engine, firds.write("FULINS_1.xml", [firds.row(n) for n in range(300)]), workers=2
+    )
+    assert dict(first.changes) == {"created": 300}
+    assert (await rows(engine, FRAMED))[0].events == 300
+    # the next full file: the same records but one renamed, and ten new ones
+    rows_2 = [firds.row(n, name="RENAMED" if n == 150 else None) for n in range(310)]
+    second = await ingest(engine, firds.write("FULINS_2.xml", rows_2), workers=2)
+    assert dict(second.changes) == {"modified": 1, "created": 10}
+    assert (second.records, second.unchanged, second.published) == (310, 299, 11)
+    # the bulk attempt was rolled back whole: its framed rows are gone
+    assert (await rows(engine, FRAMED))[0].events == 300
+    assert await publish() == 311
+
+    events = await read(test_topics.instruments)
+    assert Counter(e["payload"]["change"] for e in events) == {"created": 310, "modified": 1}
+    assert await rows(engine, "SELECT count(*) FROM instruments WHERE superseded_at IS NULL") == [
+        (310,)
+    ]

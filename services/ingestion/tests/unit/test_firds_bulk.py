@@ -1,0 +1,128 @@
+"""The pieces a large FIRDS file is cut into, and what a worker makes of them: the same
+records as parsing the file whole, and events byte for byte as the pydantic models write."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from ingestion.domain.instruments import next_version
+from ingestion.domain.records import Instrument, Reject
+from ingestion.instrument_bulk import ChunkJob, prepare_chunk
+from ingestion.instrument_writer import recorded_envelope, recorded_event, recorded_json, utc_stamp
+from ingestion.parsers import MalformedXmlError, parse_file
+from ingestion.parsers.firds_chunks import NotSplittable, iter_record_chunks
+from ingestion.parsers.source import DEFAULT_ZIP_LIMITS
+from secmaster_common.db.frames import iter_frames
+from secmaster_common.events import Envelope, InstrumentRecorded, envelope_json
+
+DELTA = "DLTINS_20210117_01of01_part15_kharish1.xml"
+
+
+def test_pieces_of_the_real_delta_file_hold_what_the_whole_file_holds(reference_dir: Path) -> None:
+    path = reference_dir / "firds" / DELTA
+    whole = list(parse_file(path, "firds").items)
+    chunks = list(iter_record_chunks(path, DEFAULT_ZIP_LIMITS, chunk_bytes=32 << 10))
+    assert len(chunks) > 5
+    assert sum(c.records for c in chunks) == len(whole) == 1382
+    prepared = [prepare_chunk(ChunkJob(c, 1, DELTA, "file:x")) for c in chunks]
+    assert [p.rows_read for p in prepared] == [c.records for c in chunks]
+    starts = [1]
+    for c in chunks[:-1]:
+        starts.append(starts[-1] + c.records)
+    assert [c.first_row for c in chunks] == starts
+    assert sum(p.events for p in prepared) == sum(isinstance(i, Instrument) for i in whole)
+    rejects = [q for p in prepared for q in p.quarantine]
+    expected = [i for i in whole if isinstance(i, Reject)]
+    # same row numbers, reasons and messages, XML line numbers included
+    assert [(q["row_no"], q["reason"], q["detail"]) for q in rejects] == [
+        (r.row, str(r.reason), r.detail) for r in expected
+    ]
+    isins = [f.key.decode() for p in prepared for f in iter_frames(p.frames)]
+    assert isins == [i.isin for i in whole if isinstance(i, Instrument)]
+
+
+def test_event_json_is_byte_for_byte_the_envelope_pydantic_writes(reference_dir: Path) -> None:
+    items = parse_file(reference_dir / "firds" / DELTA, "firds").items
+    instruments = [i for i in items if isinstance(i, Instrument)][:20]
+    for record in instruments:
+        version = next_version(record, None)
+        assert version is not None
+        envelope = recorded_envelope(recorded_event(version, source=DELTA), correlation_id="c-1")
+        fast = recorded_json(
+            version,
+            source=DELTA,
+            event_id=str(envelope.event_id),
+            occurred_at=utc_stamp(envelope.occurred_at),
+            correlation_id="c-1",
+        )
+        assert fast == envelope_json(envelope)
+        assert Envelope[InstrumentRecorded].model_validate_json(fast) == envelope
+
+
+def _firds(records: str, *, prefix: str = "") -> bytes:
+    p = f"{prefix}:" if prefix else ""
+    ns = f"xmlns:{prefix}" if prefix else "xmlns"
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f'<{p}Document {ns}="urn:iso:std:iso:20022:tech:xsd:auth.017.001.02">'
+        f"<{p}FinInstrmRptgRefDataRpt>\n{records}</{p}FinInstrmRptgRefDataRpt></{p}Document>\n"
+    ).encode()
+
+
+def _record(n: int, *, prefix: str = "", name: str = "A") -> str:
+    p = f"{prefix}:" if prefix else ""
+    isin = ["DE0000000009", "DE0000000017", "DE0000000025"][n % 3]
+    return (
+        f"<{p}RefData><{p}FinInstrmGnlAttrbts><{p}Id>{isin}</{p}Id><{p}FullNm>{name}</{p}FullNm>"
+        f"</{p}FinInstrmGnlAttrbts><{p}TradgVnRltdAttrbts><{p}Id>XEUR</{p}Id>"
+        f"</{p}TradgVnRltdAttrbts></{p}RefData >\n"
+    )
+
+
+def test_prefixed_elements_comments_and_a_record_longer_than_a_piece(tmp_path: Path) -> None:
+    long_name = "N" * 5000
+    body = _record(0, prefix="f") + "<!-- a comment -->\n" + _record(1, prefix="f", name=long_name)
+    path = tmp_path / "FULINS_prefixed.xml"
+    path.write_bytes(_firds(body + _record(2, prefix="f"), prefix="f"))
+    chunks = list(iter_record_chunks(path, DEFAULT_ZIP_LIMITS, chunk_bytes=1000))
+    assert sum(c.records for c in chunks) == 3
+    prepared = [prepare_chunk(ChunkJob(c, 1, "x", "c")) for c in chunks]
+    frames = [f for p in prepared for f in iter_frames(p.frames)]
+    assert [f.key for f in frames] == [b"DE0000000009", b"DE0000000017", b"DE0000000025"]
+    assert long_name.encode() in frames[1].value
+
+
+def test_a_file_of_another_layout_is_not_split(tmp_path: Path) -> None:
+    path = tmp_path / "other.xml"
+    path.write_bytes(b'<?xml version="1.0"?><root><item>1</item></root>')
+    with pytest.raises(NotSplittable):
+        next(iter_record_chunks(path, DEFAULT_ZIP_LIMITS))
+
+
+def test_damage_after_the_last_record_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "FULINS_damaged.xml"
+    path.write_bytes(_firds(_record(0) + _record(1)).replace(b"</Document>", b"</Documnt>"))
+    with pytest.raises(MalformedXmlError, match="does not close the document"):
+        list(iter_record_chunks(path, DEFAULT_ZIP_LIMITS))
+
+
+def test_events_of_one_piece_share_a_time_and_have_their_own_ids(tmp_path: Path) -> None:
+    path = tmp_path / "FULINS.xml"
+    path.write_bytes(_firds(_record(0) + _record(1) + _record(2)))
+    (chunk,) = iter_record_chunks(path, DEFAULT_ZIP_LIMITS)
+    before = datetime.now(UTC)
+    prepared = prepare_chunk(ChunkJob(chunk, 7, "FULINS.xml", "file:abc"))
+    envelopes = [
+        Envelope[InstrumentRecorded].model_validate_json(f.value)
+        for f in iter_frames(prepared.frames)
+    ]
+    assert len({e.event_id for e in envelopes}) == 3
+    assert all(uuid.UUID(str(e.event_id)).version == 4 for e in envelopes)
+    assert {e.occurred_at for e in envelopes} == {envelopes[0].occurred_at}
+    assert envelopes[0].occurred_at >= before.replace(microsecond=0)
+    assert [e.correlation_id for e in envelopes] == ["file:abc"] * 3
+    assert prepared.copy_text.count(b"\n") == 3 and b"\t7\tFULINS.xml\n" in prepared.copy_text
