@@ -49,6 +49,7 @@ async def ingest_path(
         default_portfolio_id=path.stem,
         default_as_of=dt.date.today(),
         chunk_size=settings.ingestion_chunk_size,
+        parse_workers=settings.ingestion_parse_workers,
         source=source,
     )
     runtime.wake_relay()

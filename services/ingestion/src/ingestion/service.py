@@ -374,10 +374,12 @@ async def ingest_file(
     source: str | None = None,
     progress: Progress | None = None,
     columns: Mapping[str, Sequence[str]] | None = None,
+    parse_workers: int | None = None,
 ) -> IngestSummary:
     """Parse `path` (format detected when `fmt` is None) and ingest it as instruments or as a
     holdings snapshot. A holdings file takes its portfolio and date from the arguments, else
     from the file, else from the defaults; with none of them it is refused (InputFileError).
+    `parse_workers`: see ingest_instruments.
     """
     parsed = parse_file(path, fmt, portfolio_id=portfolio_id, as_of=as_of, columns=columns)
     if parsed.format in INSTRUMENT_FORMATS:
@@ -388,6 +390,7 @@ async def ingest_file(
             items=parsed.items,
             source=source,
             progress=progress,
+            parse_workers=parse_workers,
         )
     pid = parsed.portfolio_id or default_portfolio_id
     day = parsed.as_of or default_as_of

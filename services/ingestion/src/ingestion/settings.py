@@ -25,3 +25,9 @@ class IngestionSettings(CommonSettings):
         None, description="Folder watched for new files to ingest (unset: no watching)"
     )
     ingestion_drop_poll_s: float = Field(2.0, description="Drop-folder poll interval")
+    ingestion_parse_workers: int | None = Field(
+        None,
+        ge=0,
+        description="Processes that parse a large FIRDS file in pieces (unset: one per CPU; "
+        "0: read every file in this process)",
+    )

@@ -48,16 +48,33 @@ def test_pieces_of_the_real_delta_file_hold_what_the_whole_file_holds(reference_
 def test_event_json_is_byte_for_byte_the_envelope_pydantic_writes(reference_dir: Path) -> None:
     items = parse_file(reference_dir / "firds" / DELTA, "firds").items
     instruments = [i for i in items if isinstance(i, Instrument)][:20]
-    for record in instruments:
+    # names with quotes, backslashes, control characters and non-ASCII letters too
+    odd = instruments[0].model_copy(
+        update={
+            "full_name": 'Ä "q" \\ \t\x01 é',
+            "cfi": None,
+            "other_ids": {"figi": "BBG000BLNNH6"},
+        }
+    )
+    for record in [odd, *instruments]:
         version = next_version(record, None)
         assert version is not None
         envelope = recorded_envelope(recorded_event(version, source=DELTA), correlation_id="c-1")
+        payload = envelope.payload
         fast = recorded_json(
-            version,
-            source=DELTA,
             event_id=str(envelope.event_id),
             occurred_at=utc_stamp(envelope.occurred_at),
             correlation_id="c-1",
+            change=payload.change,
+            isin=payload.isin,
+            mic=payload.mic,
+            name=payload.name,
+            cfi=payload.cfi,
+            currency=payload.currency,
+            valid_from=payload.valid_from.isoformat() if payload.valid_from else None,
+            valid_to=payload.valid_to.isoformat() if payload.valid_to else None,
+            other_ids=payload.other_ids,
+            source_file=payload.source_file,
         )
         assert fast == envelope_json(envelope)
         assert Envelope[InstrumentRecorded].model_validate_json(fast) == envelope

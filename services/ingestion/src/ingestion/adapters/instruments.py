@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
@@ -104,27 +103,8 @@ def version_record(
     )
 
 
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
-def copy_text_line(values: Sequence[Any]) -> str:
-    """One row in COPY's text format (tab-separated, \\N for NULL, escapes), no newline."""
-    return "\t".join(
-        [
-            "\\N"
-            if value is None
-            else value.translate(_COPY_ESCAPES)
-            if type(value) is str
-            else value.isoformat()
-            if isinstance(value, date)
-            else str(value)
-            for value in values
-        ]
-    )
-
-
 async def copy_text(conn: AsyncConnection, table: str, columns: Sequence[str], text: bytes) -> None:
-    """COPY rows already in COPY's text format (see copy_text_line) into `table`."""
+    """COPY rows already in COPY's text format (tab-separated, \\N for NULL) into `table`."""
     raw = await conn.get_raw_connection()
     driver: Any = raw.driver_connection
     await driver.copy_to_table(table, source=_OneBlock(text), columns=list(columns), format="text")

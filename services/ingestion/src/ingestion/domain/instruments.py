@@ -63,14 +63,33 @@ def key_of(record: Instrument) -> tuple[str, str]:
     return record.isin, record.mic or NO_VENUE
 
 
-def status_of(record: Instrument) -> InstrumentStatus:
+def status_for(record_type: FirdsRecordType | None) -> InstrumentStatus:
     """A FIRDS termination closes validity, a cancellation voids the record (ESMA65-8-5014
     §2: a cancelled record was reported in error); anything else is a live instrument."""
-    if record.record_type is FirdsRecordType.TERMINATED:
+    if record_type is FirdsRecordType.TERMINATED:
         return InstrumentStatus.TERMINATED
-    if record.record_type is FirdsRecordType.CANCELLED:
+    if record_type is FirdsRecordType.CANCELLED:
         return InstrumentStatus.CANCELLED
     return InstrumentStatus.ACTIVE
+
+
+def status_of(record: Instrument) -> InstrumentStatus:
+    return status_for(record.record_type)
+
+
+def change_for(status: InstrumentStatus, *, known: bool) -> Change:
+    """The change a new version announces: it follows the new state; a live record is
+    `created` when its key had no version yet, else `modified`."""
+    if status is InstrumentStatus.TERMINATED:
+        return "terminated"
+    if status is InstrumentStatus.CANCELLED:
+        return "cancelled"
+    return "modified" if known else "created"
+
+
+def content_digest(parts: tuple[str, ...]) -> str:
+    """The digest of a version's content, given as the texts `content_hash` lists."""
+    return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=16).hexdigest()
 
 
 def content_hash(record: Instrument, status: InstrumentStatus) -> str:
@@ -80,46 +99,40 @@ def content_hash(record: Instrument, status: InstrumentStatus) -> str:
     they say when ESMA published the data, not anything about the instrument.
     """
     valid_from, valid_to, expiry = record.valid_from, record.valid_to, record.expiry_date
-    parts = (
-        status.value,
-        record.full_name or "",
-        record.short_name or "",
-        record.cfi or "",
-        record.currency or "",
-        record.issuer_lei or "",
-        valid_from.isoformat() if valid_from is not None else "",
-        valid_to.isoformat() if valid_to is not None else "",
-        expiry.isoformat() if expiry is not None else "",
-        record.competent_authority or "",
-        "|".join(f"{k}={v}" for k, v in sorted(record.other_ids.items())),
+    return content_digest(
+        (
+            status.value,
+            record.full_name or "",
+            record.short_name or "",
+            record.cfi or "",
+            record.currency or "",
+            record.issuer_lei or "",
+            valid_from.isoformat() if valid_from is not None else "",
+            valid_to.isoformat() if valid_to is not None else "",
+            expiry.isoformat() if expiry is not None else "",
+            record.competent_authority or "",
+            other_ids_text(record.other_ids),
+        )
     )
-    return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=16).hexdigest()
+
+
+def other_ids_text(other_ids: dict[str, str]) -> str:
+    return "|".join(f"{k}={v}" for k, v in sorted(other_ids.items()))
 
 
 def next_version(record: Instrument, current: CurrentVersion | None) -> InstrumentVersion | None:
-    """The version `record` adds to the history, or None when it restates the current one.
-
-    The change announced follows the new state: a first sighting is `created` unless it
-    already arrives terminated or cancelled; a changed live record is `modified`.
-    """
+    """The version `record` adds to the history, or None when it restates the current one."""
     isin, mic = key_of(record)
     status = status_of(record)
     digest = content_hash(record, status)
     if current is not None and current.content_hash == digest:
         return None
-    change: Change
-    if status is InstrumentStatus.TERMINATED:
-        change = "terminated"
-    elif status is InstrumentStatus.CANCELLED:
-        change = "cancelled"
-    else:
-        change = "created" if current is None else "modified"
     return InstrumentVersion(
         isin=isin,
         mic=mic,
         version=1 if current is None else current.version + 1,
         status=status,
-        change=change,
+        change=change_for(status, known=current is not None),
         content_hash=digest,
         record=record,
     )
