@@ -14,28 +14,19 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
-import uuid
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import asyncpg
-from lxml import etree
 
 from ingestion.adapters import instruments as store
 from ingestion.adapters import repository
-from ingestion.domain.instruments import change_for, content_digest, status_for
-from ingestion.domain.records import Reject
-from ingestion.instrument_writer import recorded_json, utc_stamp
-from ingestion.parsers.firds import FirdsRecord, read_record
+from ingestion.instrument_pieces import ChunkJob, PreparedChunk, prepare_chunk
 from ingestion.parsers.firds_chunks import RecordChunk, iter_record_chunks
 from ingestion.parsers.source import ZipLimits
 from ingestion.summary import IngestSummary
-from secmaster_common.db.frames import FrameWriter
 from secmaster_common.db.uow import UnitOfWork
 from secmaster_common.events import InstrumentRecorded, topics
 
@@ -48,149 +39,6 @@ CHUNK_BYTES = 2 << 20
 
 class KeysAlreadyKnown(Exception):
     """A piece holds an (ISIN, MIC) that already has a current version."""
-
-
-@dataclass(frozen=True, slots=True)
-class ChunkJob:
-    chunk: RecordChunk
-    file_id: int
-    source: str
-    correlation_id: str
-
-
-@dataclass(slots=True)
-class PreparedChunk:
-    """A piece ready to write: its instrument rows as COPY text, its events framed."""
-
-    rows_read: int = 0
-    copy_text: bytes = b""
-    frames: bytes = b""
-    events: int = 0
-    quarantine: list[dict[str, Any]] = field(default_factory=list)
-    quarantined: Counter[str] = field(default_factory=Counter)
-    field_issues: Counter[str] = field(default_factory=Counter)
-    changes: Counter[str] = field(default_factory=Counter)
-
-
-_NULL = "\\N"
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
-def _copy_text(value: str | None) -> str:
-    return _NULL if value is None else value.translate(_COPY_ESCAPES)
-
-
-def _encode_new(
-    record: FirdsRecord, job: ChunkJob, file_id: str, source: str, occurred_at: str
-) -> tuple[str, str, bytes, str]:
-    """A record whose key is new as (its COPY line in INSTRUMENT_COLUMNS order, its event
-    id, its event JSON, the change announced): what `next_version(record, None)`,
-    `version_record` and `recorded_event` give, from the record's texts directly."""
-    status = status_for(record.record_type)
-    change = change_for(status, known=False)
-    valid_from, valid_to, expiry = record.valid_from, record.valid_to, record.expiry_date
-    digest = content_digest(
-        (
-            status.value,
-            record.full_name or "",
-            record.short_name or "",
-            record.cfi or "",
-            record.currency or "",
-            record.issuer_lei or "",
-            valid_from.iso if valid_from is not None else "",
-            valid_to.iso if valid_to is not None else "",
-            expiry.iso if expiry is not None else "",
-            record.competent_authority or "",
-            "",  # no other identifiers in FIRDS
-        )
-    )
-    # ISIN, MIC, CFI, currency and LEI passed their checks: letters and digits only
-    line = "\t".join(
-        (
-            record.isin,
-            record.mic,
-            "1",
-            status.value,
-            change,
-            _copy_text(record.full_name),
-            _copy_text(record.short_name),
-            record.cfi or _NULL,
-            record.currency or _NULL,
-            record.issuer_lei or _NULL,
-            valid_from.iso if valid_from is not None else _NULL,
-            valid_to.iso if valid_to is not None else _NULL,
-            expiry.iso if expiry is not None else _NULL,
-            _copy_text(record.competent_authority),
-            "{}",
-            digest,
-            file_id,
-            source,
-        )
-    )
-    event_id = str(uuid.uuid4())
-    value = recorded_json(
-        event_id=event_id,
-        occurred_at=occurred_at,
-        correlation_id=job.correlation_id,
-        change=change,
-        isin=record.isin,
-        mic=record.mic,
-        name=record.full_name or record.short_name,
-        cfi=record.cfi,
-        currency=record.currency,
-        valid_from=valid_from.day if valid_from is not None else None,
-        valid_to=valid_to.day if valid_to is not None else None,
-        other_ids={},
-        source_file=job.source,
-    )
-    return line, event_id, value, change
-
-
-def prepare_chunk(job: ChunkJob) -> PreparedChunk:
-    """Parse, validate and encode one piece (runs in a worker process)."""
-    out = PreparedChunk()
-    lines: list[str] = []
-    frames = FrameWriter()
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
-    root = etree.fromstring(job.chunk.document, parser)
-    line_offset = job.chunk.first_line - 1
-    occurred_at = utc_stamp(datetime.now(UTC))
-    file_id, source = str(job.file_id), _copy_text(job.source)
-    changes: Counter[str] = Counter()
-    row = job.chunk.first_row
-    for element in root:
-        if not isinstance(element.tag, str):  # a comment between records
-            continue
-        record = read_record(row, element, line_offset=line_offset)
-        row += 1
-        if isinstance(record, Reject):
-            reason = str(record.reason)
-            out.quarantined[reason] += 1
-            out.quarantine.append(
-                {
-                    "file_id": job.file_id,
-                    "row_no": record.row,
-                    "reason": reason,
-                    "detail": record.detail,
-                    "raw": None,
-                    "source": job.source,
-                    "event_id": None,
-                }
-            )
-            continue
-        for issue in record.issues:
-            out.field_issues[str(issue.reason)] += 1
-        line, event_id, value, change = _encode_new(record, job, file_id, source, occurred_at)
-        lines.append(line)
-        frames.add(event_id, record.isin.encode(), value)
-        changes[change] += 1
-    out.rows_read = row - job.chunk.first_row
-    if lines:
-        out.copy_text = ("\n".join(lines) + "\n").encode()
-    out.frames = frames.getvalue()
-    out.events = frames.count
-    out.changes = changes
-    return out
 
 
 def default_workers() -> int:

@@ -11,8 +11,9 @@ import pytest
 
 from ingestion.domain.instruments import next_version
 from ingestion.domain.records import Instrument, Reject
-from ingestion.instrument_bulk import ChunkJob, prepare_chunk
-from ingestion.instrument_writer import recorded_envelope, recorded_event, recorded_json, utc_stamp
+from ingestion.events_json import recorded_json, utc_stamp
+from ingestion.instrument_pieces import ChunkJob, prepare_chunk
+from ingestion.instrument_writer import recorded_envelope, recorded_event
 from ingestion.parsers import MalformedXmlError, parse_file
 from ingestion.parsers.firds_chunks import NotSplittable, iter_record_chunks
 from ingestion.parsers.source import DEFAULT_ZIP_LIMITS

@@ -22,7 +22,6 @@ from collections.abc import Iterator
 from typing import NamedTuple
 
 import numpy as np
-from aiokafka.partitioner import murmur2
 
 __all__ = ["Frame", "FrameWriter", "iter_frames", "partition_hash", "partition_hashes"]
 
@@ -38,7 +37,7 @@ class Frame(NamedTuple):
 
 def partition_hash(key: bytes) -> int:
     """The key's murmur2 hash as Kafka's default partitioner uses it (before the modulo)."""
-    return int(murmur2(key)) & 0x7FFFFFFF
+    return partition_hashes([key])[0]
 
 
 _SEED = 0x9747B28C
