@@ -26,6 +26,8 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
@@ -38,20 +40,29 @@ def _peak_mb() -> float:
 
 
 class RssSampler:
-    """Samples this process's resident memory every `interval` s (the curve, not just the
-    peak: flat means it stops growing after the first batches)."""
+    """Samples resident memory every `interval` s (the curve, not just the peak: flat means
+    it stops growing after the first batches): this process's, and with its children (the
+    parse workers) at the same instant in `totals`."""
 
     def __init__(self, interval: float = 0.5) -> None:
         self.interval = interval
         self.samples: list[float] = []
+        self.totals: list[float] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
-        page = os.sysconf("SC_PAGE_SIZE")
+        me = psutil.Process()
         while not self._stop.wait(self.interval):
-            with open("/proc/self/statm") as fh:
-                self.samples.append(int(fh.read().split()[1]) * page / 2**20)
+            own = me.memory_info().rss / 2**20
+            children = 0.0
+            for child in me.children(recursive=True):
+                try:
+                    children += child.memory_info().rss / 2**20
+                except psutil.Error:  # a worker that just exited
+                    continue
+            self.samples.append(own)
+            self.totals.append(own + children)
 
     def __enter__(self) -> RssSampler:
         self._thread.start()
@@ -63,6 +74,7 @@ class RssSampler:
 
 
 async def end_to_end(path: Path, admin_dsn: str, bootstrap: str) -> dict[str, Any]:
+    from ingestion.instrument_bulk import default_workers
     from ingestion.parsers import parse_file
     from ingestion.service import ingest_instruments
     from secmaster_common.db.engine import make_engine
@@ -99,6 +111,9 @@ async def end_to_end(path: Path, admin_dsn: str, bootstrap: str) -> dict[str, An
             "publish_seconds": done - stored,
             "published": relayed,
             "peak_mb": _peak_mb(),
+            "workers": default_workers(),
+            # this process and its parse workers together, sampled at the same instants
+            "total_rss_mb_max": max(rss.totals, default=0.0),
             # resident memory over the first and last third of the run: equal means flat
             "rss_mb_first_third_max": max(rss.samples[:third], default=0.0),
             "rss_mb_last_third_max": max(rss.samples[-third:], default=0.0) if third else 0.0,
@@ -176,6 +191,8 @@ def main() -> None:
         "publish_seconds": round(e["publish_seconds"], 1),
         "bare_peak_mb": round(b["peak_mb"]),
         "end_to_end_peak_mb": round(e["peak_mb"]),
+        "parse_workers": e["workers"],
+        "end_to_end_with_workers_rss_mb_max": round(e["total_rss_mb_max"]),
         "rss_mb_first_third_max": round(e["rss_mb_first_third_max"]),
         "rss_mb_last_third_max": round(e["rss_mb_last_third_max"]),
         "cpus": os.cpu_count(),

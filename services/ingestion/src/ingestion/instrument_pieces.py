@@ -7,7 +7,7 @@ encoding need (no database or broker client).
 
 from __future__ import annotations
 
-import uuid
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -43,6 +43,17 @@ class PreparedChunk:
     quarantined: Counter[str] = field(default_factory=Counter)
     field_issues: Counter[str] = field(default_factory=Counter)
     changes: Counter[str] = field(default_factory=Counter)
+
+
+# The RFC 4122 variant nibble (10xx) for each random hex digit.
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
+
+
+def _random_uuid() -> str:
+    """str(uuid.uuid4()), formatted from the random bytes directly: uuid4() builds an
+    integer and a UUID object per call, 2.5 times the cost, for each of a million events."""
+    h = os.urandom(16).hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
 
 
 _NULL = "\\N"
@@ -100,7 +111,7 @@ def _encode_new(
             source,
         )
     )
-    event_id = str(uuid.uuid4())
+    event_id = _random_uuid()
     value = recorded_json(
         event_id=event_id,
         occurred_at=occurred_at,

@@ -139,7 +139,8 @@ def test_events_of_one_piece_share_a_time_and_have_their_own_ids(tmp_path: Path)
         for f in iter_frames(prepared.frames)
     ]
     assert len({e.event_id for e in envelopes}) == 3
-    assert all(uuid.UUID(str(e.event_id)).version == 4 for e in envelopes)
+    assert all(e.event_id.version == 4 for e in envelopes)
+    assert all(e.event_id.variant == uuid.RFC_4122 for e in envelopes)
     assert {e.occurred_at for e in envelopes} == {envelopes[0].occurred_at}
     assert envelopes[0].occurred_at >= before.replace(microsecond=0)
     assert [e.correlation_id for e in envelopes] == ["file:abc"] * 3
