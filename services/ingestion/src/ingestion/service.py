@@ -357,6 +357,8 @@ async def _ingest_firds_bulk(
             await uow.commit()
     except (NotSplittable, KeysAlreadyKnown) as exc:
         log.info("bulk load not applicable; reading record by record", path=str(path), why=str(exc))
+        if progress is not None and summary.rows_read:
+            progress(-summary.rows_read)  # the rows are read again from the start
         return None
     return summary
 

@@ -4,6 +4,7 @@ records as parsing the file whole, and events byte for byte as the pydantic mode
 from __future__ import annotations
 
 import uuid
+import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -145,3 +146,11 @@ def test_events_of_one_piece_share_a_time_and_have_their_own_ids(tmp_path: Path)
     assert envelopes[0].occurred_at >= before.replace(microsecond=0)
     assert [e.correlation_id for e in envelopes] == ["file:abc"] * 3
     assert prepared.copy_text.count(b"\n") == 3 and b"\t7\tFULINS.xml\n" in prepared.copy_text
+
+
+def test_a_zipped_file_is_cut_from_its_member(reference_dir: Path, tmp_path: Path) -> None:
+    archive = tmp_path / "DLTINS.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as out:
+        out.write(reference_dir / "firds" / DELTA, DELTA)
+    chunks = list(iter_record_chunks(archive, DEFAULT_ZIP_LIMITS, chunk_bytes=64 << 10))
+    assert sum(c.records for c in chunks) == 1382
