@@ -74,19 +74,12 @@ def _encode_new(
     change = change_for(status, known=False)
     valid_from, valid_to, expiry = record.valid_from, record.valid_to, record.expiry_date
     digest = content_digest(
-        (
-            status.value,
-            record.full_name or "",
-            record.short_name or "",
-            record.cfi or "",
-            record.currency or "",
-            record.issuer_lei or "",
-            valid_from.iso if valid_from is not None else "",
-            valid_to.iso if valid_to is not None else "",
-            expiry.iso if expiry is not None else "",
-            record.competent_authority or "",
-            "",  # no other identifiers in FIRDS
-        )
+        record,
+        status,
+        valid_from=valid_from.iso if valid_from is not None else "",
+        valid_to=valid_to.iso if valid_to is not None else "",
+        expiry=expiry.iso if expiry is not None else "",
+        other_ids="",  # no other identifiers in FIRDS
     )
     # ISIN, MIC, CFI, currency and LEI passed their checks: letters and digits only
     line = "\t".join(

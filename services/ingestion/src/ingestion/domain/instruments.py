@@ -7,7 +7,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Literal, Protocol
 
 from ingestion.domain.records import FirdsRecordType, Instrument
 
@@ -87,32 +87,61 @@ def change_for(status: InstrumentStatus, *, known: bool) -> Change:
     return "modified" if known else "created"
 
 
-def content_digest(parts: tuple[str, ...]) -> str:
-    """The digest of a version's content, given as the texts `content_hash` lists."""
+class Described(Protocol):
+    """What a record says of an instrument, as Instrument and a FIRDS bulk record hold it."""
+
+    @property
+    def full_name(self) -> str | None: ...
+    @property
+    def short_name(self) -> str | None: ...
+    @property
+    def cfi(self) -> str | None: ...
+    @property
+    def currency(self) -> str | None: ...
+    @property
+    def issuer_lei(self) -> str | None: ...
+    @property
+    def competent_authority(self) -> str | None: ...
+
+
+def content_digest(
+    record: Described,
+    status: InstrumentStatus,
+    *,
+    valid_from: str,
+    valid_to: str,
+    expiry: str,
+    other_ids: str,
+) -> str:
+    """A digest of what a version says about the instrument; dates as ISO texts ("" when
+    absent). Publication periods and row numbers are left out: every FIRDS file restates
+    them, and they say when ESMA published the data, not anything about the instrument."""
+    parts = (
+        status.value,
+        record.full_name or "",
+        record.short_name or "",
+        record.cfi or "",
+        record.currency or "",
+        record.issuer_lei or "",
+        valid_from,
+        valid_to,
+        expiry,
+        record.competent_authority or "",
+        other_ids,
+    )
     return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=16).hexdigest()
 
 
 def content_hash(record: Instrument, status: InstrumentStatus) -> str:
-    """A digest of what a version says about the instrument.
-
-    Publication periods and row numbers are left out: every FIRDS file restates them, and
-    they say when ESMA published the data, not anything about the instrument.
-    """
+    """`content_digest` of an Instrument."""
     valid_from, valid_to, expiry = record.valid_from, record.valid_to, record.expiry_date
     return content_digest(
-        (
-            status.value,
-            record.full_name or "",
-            record.short_name or "",
-            record.cfi or "",
-            record.currency or "",
-            record.issuer_lei or "",
-            valid_from.isoformat() if valid_from is not None else "",
-            valid_to.isoformat() if valid_to is not None else "",
-            expiry.isoformat() if expiry is not None else "",
-            record.competent_authority or "",
-            other_ids_text(record.other_ids),
-        )
+        record,
+        status,
+        valid_from=valid_from.isoformat() if valid_from is not None else "",
+        valid_to=valid_to.isoformat() if valid_to is not None else "",
+        expiry=expiry.isoformat() if expiry is not None else "",
+        other_ids=other_ids_text(record.other_ids),
     )
 
 
