@@ -25,7 +25,7 @@ from ingestion.adapters import instruments as store
 from ingestion.adapters import repository
 from ingestion.instrument_pieces import ChunkJob, PreparedChunk, prepare_chunk
 from ingestion.parsers.firds_chunks import RecordChunk, iter_record_chunks
-from ingestion.parsers.source import ZipLimits
+from ingestion.parsers.source import ZipLimits, xml_error_at
 from ingestion.summary import IngestSummary
 from secmaster_common.db.uow import UnitOfWork
 from secmaster_common.events import InstrumentRecorded, topics
@@ -81,9 +81,11 @@ async def load_firds_bulk(
                 submit(chunk)
                 # at most two pieces per worker in flight: memory stays flat
                 while len(pending) > 2 * count:
-                    await _write(uow, await pending.popleft(), summary, correlation_id, progress)
+                    await _write(
+                        uow, path, await pending.popleft(), summary, correlation_id, progress
+                    )
             while pending:
-                await _write(uow, await pending.popleft(), summary, correlation_id, progress)
+                await _write(uow, path, await pending.popleft(), summary, correlation_id, progress)
         finally:
             for future in pending:
                 future.cancel()
@@ -91,12 +93,16 @@ async def load_firds_bulk(
 
 async def _write(
     uow: UnitOfWork,
+    path: Path,
     prepared: PreparedChunk,
     summary: IngestSummary,
     correlation_id: str,
     progress: Callable[[int], None] | None,
 ) -> None:
     conn = uow.conn
+    if prepared.syntax_error is not None:
+        message, line, column = prepared.syntax_error
+        raise xml_error_at(path, message, line, column, at_end=False)
     if prepared.copy_text:
         try:
             await store.copy_text(conn, "instruments", store.INSTRUMENT_COLUMNS, prepared.copy_text)

@@ -40,6 +40,9 @@ class PreparedChunk:
     frames: bytes = b""
     events: int = 0
     quarantine: list[dict[str, Any]] = field(default_factory=list)
+    # lxml's complaint about a piece that is not well-formed: (message, line in the file,
+    # column); exceptions with our arguments do not cross processes, so it travels as data
+    syntax_error: tuple[str, int | None, int | None] | None = None
     quarantined: Counter[str] = field(default_factory=Counter)
     field_issues: Counter[str] = field(default_factory=Counter)
     changes: Counter[str] = field(default_factory=Counter)
@@ -129,8 +132,13 @@ def prepare_chunk(job: ChunkJob) -> PreparedChunk:
     lines: list[str] = []
     frames = FrameWriter()
     parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
-    root = etree.fromstring(job.chunk.document, parser)
     line_offset = job.chunk.first_line - 1
+    try:
+        root = etree.fromstring(job.chunk.document, parser)
+    except etree.XMLSyntaxError as exc:
+        line = exc.lineno + line_offset if exc.lineno else None
+        out.syntax_error = (str(exc.msg or exc), line, exc.offset)
+        return out
     occurred_at = utc_stamp(datetime.now(UTC))
     file_id, source = str(job.file_id), _copy_text(job.source)
     changes: Counter[str] = Counter()

@@ -177,3 +177,19 @@ async def test_known_instruments_are_compared_record_by_record(
     assert await rows(engine, "SELECT count(*) FROM instruments WHERE superseded_at IS NULL") == [
         (600,)
     ]
+
+
+async def test_a_broken_record_deep_in_the_file_is_reported_with_its_line(
+    engine: AsyncEngine, publish: Publish, firds: Any, tmp_path: Path
+) -> None:
+    text = firds.write("FULINS_ok.xml", [firds.row(n) for n in range(400)]).read_text()
+    lines = text.splitlines(keepends=True)
+    # record 301 (line 303 of the file) loses a closing tag, pieces after the first
+    lines[302] = lines[302].replace("</FullNm>", "", 1)
+    broken = tmp_path / "FULINS_broken.xml"
+    broken.write_text("".join(lines))
+    with pytest.raises(MalformedXmlError, match="not well-formed XML") as caught:
+        await ingest(engine, broken, workers=2)
+    assert caught.value.where is not None and caught.value.where.startswith("line 303,")
+    assert await rows(engine, "SELECT count(*) FROM instruments") == [(0,)]
+    assert await publish() == 0

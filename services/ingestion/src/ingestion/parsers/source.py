@@ -165,8 +165,14 @@ def iter_chunks(stream: IO[bytes]) -> Iterator[bytes]:
 
 
 def xml_error(path: Path, exc: etree.XMLSyntaxError, *, at_end: bool) -> InputFileError:
-    message = str(exc.msg or exc)
-    where = f"line {exc.lineno}, column {exc.offset}" if exc.lineno else None
+    return xml_error_at(path, str(exc.msg or exc), exc.lineno, exc.offset, at_end=at_end)
+
+
+def xml_error_at(
+    path: Path, message: str, line: int | None, column: int | None, *, at_end: bool
+) -> InputFileError:
+    """The InputFileError for a parser's complaint `message` at `line`, `column`."""
+    where = f"line {line}, column {column}" if line else None
     lowered = message.lower()
     if "encoding" in lowered or "utf-8" in lowered or "utf8" in lowered:
         return WrongEncodingError(
