@@ -59,3 +59,15 @@ def recorded_json(
 
 
 _encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+_CREATED = b'"payload":{"change":"created"'
+_MODIFIED = b'"payload":{"change":"modified"'
+
+
+def as_modification(value: bytes) -> bytes:
+    """A `recorded_json` event of a `created` change, as the `modified` one it turns out to
+    be once its key is found known (the template writes the change first in the payload)."""
+    if _CREATED not in value:
+        raise ValueError("not a created-instrument event of this template")
+    return value.replace(_CREATED, _MODIFIED, 1)

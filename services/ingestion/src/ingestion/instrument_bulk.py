@@ -2,11 +2,13 @@
 processes parse, validate and encode each piece (COPY rows, framed events), and this
 process streams them into Postgres in file order, in one transaction.
 
-The pieces are written on the assumption that every (ISIN, MIC) is new: versions 1,
-`created` (or terminated/cancelled) events, no lookup of current versions. The unique
-index on current versions checks that assumption; when it fails (an update of known
-instruments, a key twice in the file) the load stops, rolls back and the caller takes the
-record-by-record path, which compares each record with its current version.
+The pieces are encoded as if every (ISIN, MIC) were new (versions 1, `created` or
+terminated/cancelled events) and copied straight into the table inside a savepoint. The
+unique index on current versions checks that assumption: at the first known key the piece
+is undone, and from then on every piece goes through a staging table and is compared with
+the current versions in bulk (an unchanged record is dropped with its event, a changed one
+becomes the next version and a `modified` event). A key twice within one piece stops the
+load (rolled back) and the caller reads the file record by record.
 """
 
 from __future__ import annotations
@@ -14,19 +16,23 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 
 from ingestion.adapters import instruments as store
 from ingestion.adapters import repository
+from ingestion.adapters.instruments import StagedMerge
+from ingestion.events_json import as_modification
 from ingestion.instrument_pieces import ChunkJob, PreparedChunk, prepare_chunk
 from ingestion.parsers.firds_chunks import RecordChunk, iter_record_chunks
 from ingestion.parsers.source import ZipLimits, xml_error_at
 from ingestion.summary import IngestSummary
+from secmaster_common.db.frames import FrameWriter, iter_frames
 from secmaster_common.db.uow import UnitOfWork
 from secmaster_common.events import InstrumentRecorded, topics
 
@@ -39,7 +45,7 @@ CHUNK_BYTES = 1 << 20
 
 
 class KeysAlreadyKnown(Exception):
-    """A piece holds an (ISIN, MIC) that already has a current version."""
+    """A piece holds one (ISIN, MIC) twice: the bulk load cannot order their versions."""
 
 
 def default_workers() -> int:
@@ -58,10 +64,10 @@ async def load_firds_bulk(
     workers: int | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> None:
-    """Write every record of `path` as a new instrument version with its event, in the
-    unit of work's transaction. Raises NotSplittable before writing anything when the file
-    does not have the FIRDS layout, KeysAlreadyKnown when a key has a current version
-    (roll back and take the record-by-record path), and the file's InputFileError."""
+    """Write every new or changed record of `path` as an instrument version with its event,
+    in the unit of work's transaction. Raises NotSplittable before writing anything when
+    the file does not have the FIRDS layout, KeysAlreadyKnown when a piece holds a key
+    twice (roll back and take the record-by-record path), and the file's InputFileError."""
     chunks = iter_record_chunks(path, limits, chunk_bytes=CHUNK_BYTES)
     first = next(chunks, None)  # raises NotSplittable now, before a process is started
     if first is None:
@@ -69,6 +75,7 @@ async def load_firds_bulk(
     count = workers or default_workers()
     context = multiprocessing.get_context("spawn")
     pending: deque[asyncio.Future[PreparedChunk]] = deque()
+    writer = _PieceWriter(uow, path, summary, correlation_id, progress)
     with ProcessPoolExecutor(max_workers=count, mp_context=context) as pool:
         try:
 
@@ -81,48 +88,95 @@ async def load_firds_bulk(
                 submit(chunk)
                 # at most two pieces per worker in flight: memory stays flat
                 while len(pending) > 2 * count:
-                    await _write(
-                        uow, path, await pending.popleft(), summary, correlation_id, progress
-                    )
+                    await writer.write(await pending.popleft())
             while pending:
-                await _write(uow, path, await pending.popleft(), summary, correlation_id, progress)
+                await writer.write(await pending.popleft())
         finally:
             for future in pending:
                 future.cancel()
 
 
-async def _write(
-    uow: UnitOfWork,
-    path: Path,
-    prepared: PreparedChunk,
-    summary: IngestSummary,
-    correlation_id: str,
-    progress: Callable[[int], None] | None,
-) -> None:
-    conn = uow.conn
-    if prepared.syntax_error is not None:
-        message, line, column = prepared.syntax_error
-        raise xml_error_at(path, message, line, column, at_end=False)
-    if prepared.copy_text:
-        try:
-            await store.copy_text(conn, "instruments", store.INSTRUMENT_COLUMNS, prepared.copy_text)
-        except asyncpg.UniqueViolationError as exc:
-            raise KeysAlreadyKnown(str(exc)) from exc
-    if prepared.quarantine:
-        await repository.insert_quarantine(conn, prepared.quarantine)
-    await uow.add_framed_events(
-        prepared.frames,
-        count=prepared.events,
-        topic=topics.REFERENCE_INSTRUMENTS,
-        event_type=InstrumentRecorded.event_type,
-        correlation_id=correlation_id,
-        schema_version=InstrumentRecorded.schema_version,
-    )
-    summary.rows_read += prepared.rows_read
-    summary.records += prepared.events
-    summary.published += prepared.events
-    summary.quarantined.update(prepared.quarantined)
-    summary.field_issues.update(prepared.field_issues)
-    summary.changes.update(prepared.changes)
-    if progress is not None:
-        progress(prepared.rows_read)
+class _PieceWriter:
+    """Writes prepared pieces in order: straight COPY while every key is new; from the
+    first known key on, each piece is merged with the current versions instead."""
+
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        path: Path,
+        summary: IngestSummary,
+        correlation_id: str,
+        progress: Callable[[int], None] | None,
+    ) -> None:
+        self.uow = uow
+        self.path = path
+        self.summary = summary
+        self.correlation_id = correlation_id
+        self.progress = progress
+        self.merging = False
+
+    async def write(self, prepared: PreparedChunk) -> None:
+        if prepared.syntax_error is not None:
+            message, line, column = prepared.syntax_error
+            raise xml_error_at(self.path, message, line, column, at_end=False)
+        conn = self.uow.conn
+        frames, events = prepared.frames, prepared.events
+        changes = prepared.changes
+        if prepared.copy_text and not self.merging:
+            driver: Any = (await conn.get_raw_connection()).driver_connection
+            try:
+                async with driver.transaction():  # a savepoint: a known key undoes the piece
+                    await store.copy_text(
+                        conn, "instruments", store.INSTRUMENT_COLUMNS, prepared.copy_text
+                    )
+            except asyncpg.UniqueViolationError:
+                self.merging = True
+        if prepared.copy_text and self.merging:
+            merged = await store.merge_staged_text(conn, prepared.copy_text)
+            if merged is None:
+                raise KeysAlreadyKnown("a key twice in one piece")
+            frames, events, changes = _kept_events(prepared, merged)
+            self.summary.unchanged += len(merged.unchanged)
+        if prepared.quarantine:
+            await repository.insert_quarantine(conn, prepared.quarantine)
+        await self.uow.add_framed_events(
+            frames,
+            count=events,
+            topic=topics.REFERENCE_INSTRUMENTS,
+            event_type=InstrumentRecorded.event_type,
+            correlation_id=self.correlation_id,
+            schema_version=InstrumentRecorded.schema_version,
+        )
+        summary = self.summary
+        summary.rows_read += prepared.rows_read
+        summary.records += prepared.events
+        summary.published += events
+        summary.quarantined.update(prepared.quarantined)
+        summary.field_issues.update(prepared.field_issues)
+        summary.changes.update(changes)
+        if self.progress is not None:
+            self.progress(prepared.rows_read)
+
+
+def _kept_events(prepared: PreparedChunk, merged: StagedMerge) -> tuple[bytes, int, Counter[str]]:
+    """The piece's events for the versions the merge stored: none for an unchanged record,
+    `modified` instead of `created` for a known key."""
+    kept = FrameWriter()
+    changes: Counter[str] = Counter(prepared.changes)
+    for place, frame in enumerate(iter_frames(prepared.frames), start=1):
+        if place in merged.unchanged:
+            changes[_change_of(frame.value)] -= 1
+            continue
+        value = frame.value
+        staged = merged.known.get(place)
+        if staged == "created":
+            value = as_modification(value)
+            changes["created"] -= 1
+            changes["modified"] += 1
+        kept.add(frame.event_id.decode(), frame.key, value)
+    return kept.getvalue(), kept.count, +changes
+
+
+def _change_of(value: bytes) -> str:
+    start = value.index(b'"payload":{"change":"') + len(b'"payload":{"change":"')
+    return value[start : value.index(b'"', start)].decode()

@@ -246,8 +246,8 @@ async def ingest_instruments(
     leaves no row and no event. A file already ingested (same checksum) publishes nothing;
     a record equal to the current version of its key publishes nothing either.
 
-    A large FIRDS file of instruments not seen before is loaded by `parse_workers`
-    processes (default: one per CPU; 0 turns the bulk path off), see instrument_bulk.
+    A large FIRDS file is loaded in pieces by `parse_workers` processes (default: one per
+    CPU; 0 turns the bulk path off), see instrument_bulk.
     """
     sha = sha256 or file_sha256(path)
     if _bulk_eligible(path, fmt, parse_workers):
@@ -335,7 +335,7 @@ async def _ingest_firds_bulk(
     parse_workers: int | None,
 ) -> IngestSummary | None:
     """The bulk load of a FIRDS file, or None when it does not apply (a layout the splitter
-    does not know, or instruments already known): nothing was written then."""
+    does not know, or a key twice in one piece): nothing was written then."""
     summary = IngestSummary(path=str(path), format="firds", portfolio_id="", as_of=None)
     try:
         async with UnitOfWork(engine, producer=PRODUCER) as uow:

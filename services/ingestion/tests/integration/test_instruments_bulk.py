@@ -141,41 +141,80 @@ async def test_a_truncated_file_stores_and_publishes_nothing(
     assert await publish() == 0
 
 
-async def test_known_instruments_are_compared_record_by_record(
+async def test_known_instruments_are_merged_piece_by_piece(
     engine: AsyncEngine, publish: Publish, test_topics: Any, firds: Any, read: Any
 ) -> None:
     first = await ingest(
         engine, firds.write("FULINS_1.xml", [firds.row(n) for n in range(300)]), workers=2
     )
     assert dict(first.changes) == {"created": 300}
-    assert (await rows(engine, FRAMED))[0].events == 300
-    # the next full file: 300 new records, then the known ones with one renamed. The bulk
-    # load stops at the first known key, pieces in; the rows it read are taken back from
-    # the progress count before the file is read again record by record.
+    # the next full file: 300 new records, then the known ones with one renamed; from the
+    # first known key on, pieces are compared with the current versions in bulk
     new = [firds.row(n) for n in range(300, 600)]
     rows_2 = new + [firds.row(n, name="RENAMED" if n == 150 else None) for n in range(300)]
-    path_2 = firds.write("FULINS_2.xml", rows_2)
+    second = await ingest(engine, firds.write("FULINS_2.xml", rows_2), workers=2)
+    assert dict(second.changes) == {"modified": 1, "created": 300}
+    assert (second.records, second.unchanged, second.published) == (600, 299, 301)
+    assert (await rows(engine, FRAMED))[0].events == 300 + 301
+    assert await publish() == 601
+
+    events = await read(test_topics.instruments)
+    assert Counter(e["payload"]["change"] for e in events) == {"created": 600, "modified": 1}
+    (renamed,) = [e for e in events if e["payload"]["change"] == "modified"]
+    assert renamed["payload"]["isin"] == firds.row(150).isin
+    assert renamed["payload"]["name"] == "RENAMED"
+    history = await rows(
+        engine,
+        f"SELECT version, full_name, superseded_at IS NULL FROM instruments "
+        f"WHERE isin = '{firds.row(150).isin}' ORDER BY version",
+    )
+    assert history == [(1, "TEST INSTRUMENT 150", False), (2, "RENAMED", True)]
+    assert await rows(engine, "SELECT count(*) FROM instruments WHERE superseded_at IS NULL") == [
+        (600,)
+    ]
+
+
+async def test_the_same_records_in_another_file_publish_nothing(
+    engine: AsyncEngine, publish: Publish, reference_dir: Path, tmp_path: Path
+) -> None:
+    path = reference_dir / "firds" / "DLTINS_20210117_01of01_part15_kharish1.xml"
+    first = await ingest(engine, path, workers=2)
+    assert first.published == 1381
+    copy = tmp_path / "DLTINS_copy.xml"
+    copy.write_bytes(path.read_bytes() + b"\n")  # another checksum, the same records
+    again = await ingest(engine, copy, workers=2)
+    assert (again.records, again.unchanged, again.published) == (1381, 1381, 0)
+    assert dict(again.changes) == {}
+    assert await publish() == 1381
+
+
+async def test_a_key_twice_in_one_piece_is_read_record_by_record(
+    engine: AsyncEngine, publish: Publish, test_topics: Any, firds: Any, read: Any
+) -> None:
+    records = [firds.row(n) for n in range(400)]
+    records.insert(351, firds.row(350, name="RENAMED"))  # the same key, a few rows later
+    path = firds.write("FULINS_twice.xml", records)
     progress: list[int] = []
-    parsed = parse_file(path_2)
-    second = await ingest_instruments(
+    parsed = parse_file(path)
+    summary = await ingest_instruments(
         engine=engine,
-        path=path_2,
+        path=path,
         fmt=parsed.format,
         items=parsed.items,
         parse_workers=2,
         progress=progress.append,
     )
-    assert sum(progress) == 600 and any(n < 0 for n in progress)
-    assert dict(second.changes) == {"modified": 1, "created": 300}
-    assert (second.records, second.unchanged, second.published) == (600, 299, 301)
-    # the bulk attempt was rolled back whole: its framed rows are gone
-    assert (await rows(engine, FRAMED))[0].events == 300
-    assert await publish() == 601
-
+    # the pieces before it were counted, then given back: the file is read again
+    assert sum(progress) == 401 and any(n < 0 for n in progress)
+    assert dict(summary.changes) == {"created": 400, "modified": 1}
+    assert (await rows(engine, FRAMED))[0].rows == 0
+    assert await publish() == 401
     events = await read(test_topics.instruments)
-    assert Counter(e["payload"]["change"] for e in events) == {"created": 600, "modified": 1}
-    assert await rows(engine, "SELECT count(*) FROM instruments WHERE superseded_at IS NULL") == [
-        (600,)
+    assert [
+        e["payload"]["name"] for e in events if e["payload"]["isin"] == firds.row(350).isin
+    ] == [
+        "TEST INSTRUMENT 350",
+        "RENAMED",
     ]
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from ingestion.domain.instruments import next_version
 from ingestion.domain.records import Instrument, Reject
-from ingestion.events_json import recorded_json, utc_stamp
+from ingestion.events_json import as_modification, recorded_json, utc_stamp
 from ingestion.instrument_pieces import ChunkJob, prepare_chunk
 from ingestion.instrument_writer import recorded_envelope, recorded_event
 from ingestion.parsers import MalformedXmlError, parse_file
@@ -154,3 +154,26 @@ def test_a_zipped_file_is_cut_from_its_member(reference_dir: Path, tmp_path: Pat
         out.write(reference_dir / "firds" / DELTA, DELTA)
     chunks = list(iter_record_chunks(archive, DEFAULT_ZIP_LIMITS, chunk_bytes=64 << 10))
     assert sum(c.records for c in chunks) == 1382
+
+
+def test_a_created_event_turns_into_a_modification_and_nothing_else_does() -> None:
+    created = recorded_json(
+        event_id=str(uuid.uuid4()),
+        occurred_at="2026-11-22T05:00:00Z",
+        correlation_id="c",
+        change="created",
+        isin="DE0000000009",
+        mic="XEUR",
+        name='"created" in the name',
+        cfi=None,
+        currency="EUR",
+        valid_from="2020-01-01",
+        valid_to=None,
+        other_ids={},
+        source_file="f.xml",
+    )
+    modified = Envelope[InstrumentRecorded].model_validate_json(as_modification(created))
+    assert modified.payload.change == "modified"
+    assert modified.payload.name == '"created" in the name'
+    with pytest.raises(ValueError, match="not a created"):
+        as_modification(as_modification(created))

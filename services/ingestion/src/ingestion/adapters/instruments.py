@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -41,15 +42,15 @@ async def current_versions(
     """The current version of each (ISIN, MIC) in `keys` that has one; one round trip."""
     if not keys:
         return {}
-    # LATERAL makes it one index probe per key: inside the loading transaction the planner
-    # has no statistics for the rows just copied and otherwise picks a hash join over a
-    # sequential scan of the whole table, once per batch (quadratic in the file size).
+    # LATERAL with LIMIT 1 (which the planner may not flatten into a join) makes it one
+    # index probe per key: with no statistics yet for rows just copied, a join scans and
+    # sorts every current instrument once per batch (quadratic in the file size).
     rows = await conn.execute(
         sa.text(
             "SELECT k.isin, k.mic, i.id, i.version, i.status, i.content_hash "
             "FROM unnest(CAST(:isins AS text[]), CAST(:mics AS text[])) AS k(isin, mic) "
             "CROSS JOIN LATERAL (SELECT id, version, status, content_hash FROM instruments "
-            "WHERE isin = k.isin AND mic = k.mic AND superseded_at IS NULL) AS i"
+            "WHERE isin = k.isin AND mic = k.mic AND superseded_at IS NULL LIMIT 1) AS i"
         ),
         {"isins": [k[0] for k in keys], "mics": [k[1] for k in keys]},
     )
@@ -108,6 +109,73 @@ async def copy_text(conn: AsyncConnection, table: str, columns: Sequence[str], t
     raw = await conn.get_raw_connection()
     driver: Any = raw.driver_connection
     await driver.copy_to_table(table, source=_OneBlock(text), columns=list(columns), format="text")
+
+
+STAGE = "instrument_stage"
+
+
+@dataclass(frozen=True, slots=True)
+class StagedMerge:
+    """What merging a staged piece did, by the rows' 1-based places in the piece."""
+
+    unchanged: frozenset[int]  # restated the current version: nothing stored
+    known: dict[int, str]  # a new version of a known key, with the change it was staged as
+
+
+async def merge_staged_text(conn: AsyncConnection, text: bytes) -> StagedMerge | None:
+    """Store a piece of new versions (COPY text, INSTRUMENT_COLUMNS, version 1) whose keys
+    may be known: each row is compared with its key's current version (by content hash),
+    an equal one is dropped, a different one supersedes it as the next version (a `created`
+    change becomes `modified`). Set-based, through a temporary staging table (no index,
+    no WAL). None when the piece holds a key twice (take the record-by-record path)."""
+    driver: Any = (await conn.get_raw_connection()).driver_connection
+    columns = ", ".join(INSTRUMENT_COLUMNS)
+    await driver.execute(
+        f"CREATE TEMP TABLE IF NOT EXISTS {STAGE} ON COMMIT DROP AS "
+        f"SELECT {columns} FROM instruments WITH NO DATA"
+    )
+    # each row's place in the piece, numbered as COPY writes them
+    await driver.execute(
+        f"ALTER TABLE {STAGE} ADD COLUMN IF NOT EXISTS place bigint GENERATED ALWAYS AS IDENTITY"
+    )
+    await driver.execute(f"TRUNCATE {STAGE} RESTART IDENTITY")
+    await driver.copy_to_table(
+        STAGE, source=_OneBlock(text), columns=list(INSTRUMENT_COLUMNS), format="text"
+    )
+    twice = await driver.fetchval(
+        f"SELECT EXISTS (SELECT 1 FROM {STAGE} GROUP BY isin, mic HAVING count(*) > 1)"
+    )
+    if twice:
+        return None
+    # One index probe per staged row: LIMIT 1 (a key has one current version) keeps the
+    # planner from flattening the LATERAL into a join that, with the statistics of a table
+    # that has just been loaded, sorts every current instrument once per piece.
+    rows = await driver.fetch(
+        f"SELECT s.place, s.change, i.id, i.version, i.content_hash = s.content_hash AS same "
+        f"FROM {STAGE} s CROSS JOIN LATERAL (SELECT id, version, content_hash FROM instruments "
+        "WHERE isin = s.isin AND mic = s.mic AND superseded_at IS NULL LIMIT 1) AS i"
+    )
+    unchanged = frozenset(r["place"] for r in rows if r["same"])
+    changed = [r for r in rows if not r["same"]]
+    await driver.execute(
+        "UPDATE instruments SET superseded_at = now() WHERE id = ANY($1::bigint[])",
+        [r["id"] for r in changed],
+    )
+    rest = ", ".join(f"s.{c}" for c in INSTRUMENT_COLUMNS[5:])
+    await driver.execute(
+        f"INSERT INTO instruments ({columns}) "
+        "SELECT s.isin, s.mic, coalesce(k.version, 0) + 1, s.status, "
+        "CASE WHEN k.place IS NOT NULL AND s.change = 'created' THEN 'modified' "
+        f"ELSE s.change END, {rest} "
+        f"FROM {STAGE} s "
+        "LEFT JOIN unnest($1::bigint[], $2::int[]) AS k(place, version) ON k.place = s.place "
+        "LEFT JOIN unnest($3::bigint[]) AS u(place) ON u.place = s.place "
+        "WHERE u.place IS NULL ORDER BY s.place",
+        [r["place"] for r in changed],
+        [r["version"] for r in changed],
+        list(unchanged),
+    )
+    return StagedMerge(unchanged, {r["place"]: r["change"] for r in changed})
 
 
 class _OneBlock:
