@@ -8,9 +8,6 @@ from datetime import date, timedelta
 import httpx
 
 from pricing.adapters.providers import AlphaVantageProvider, FmpProvider, PolygonProvider
-from pricing.adapters.providers.alphavantage import DEFAULT_BASE_URL as AV_URL
-from pricing.adapters.providers.fmp import DEFAULT_BASE_URL as FMP_URL
-from pricing.adapters.providers.polygon import DEFAULT_BASE_URL as POLYGON_URL
 from pricing.domain.bars import FundamentalsSnapshot
 from pricing.domain.errors import EmptyData
 from pricing.domain.fundamentals import FundamentalsSource
@@ -64,16 +61,14 @@ def build_fundamentals_source(
     """A fundamentals source by provider name (`base_url` default: the real provider)."""
     if name == "alphavantage":
         return AlphaVantageFundamentals(
-            AlphaVantageProvider(client=client, api_key=api_key, base_url=base_url or AV_URL)
+            AlphaVantageProvider(client=client, api_key=api_key, base_url=base_url)
         )
     if name == "polygon":
         return PolygonFundamentals(
-            PolygonProvider(client=client, api_key=api_key, base_url=base_url or POLYGON_URL)
+            PolygonProvider(client=client, api_key=api_key, base_url=base_url)
         )
     if name == "fmp":
-        return FmpFundamentals(
-            FmpProvider(client=client, api_key=api_key, base_url=base_url or FMP_URL)
-        )
+        return FmpFundamentals(FmpProvider(client=client, api_key=api_key, base_url=base_url))
     raise ValueError(
         f"{name!r} has no fundamentals; choose among {', '.join(FUNDAMENTALS_PROVIDERS)}"
     )

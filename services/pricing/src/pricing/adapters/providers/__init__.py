@@ -51,10 +51,9 @@ def build_provider(
         return LocalFilesProvider(root=root)
     if name not in HTTP_PROVIDERS:
         raise ValueError(f"unknown provider {name!r}; choose one of {', '.join(PROVIDER_NAMES)}")
-    kwargs: dict[str, Any] = {"client": client, "api_key": api_key, "limiter": limiter}
-    if base_url:
-        kwargs["base_url"] = base_url
-    provider: PriceSource = HTTP_PROVIDERS[name](**kwargs)
+    provider: PriceSource = HTTP_PROVIDERS[name](
+        client=client, base_url=base_url, api_key=api_key, limiter=limiter
+    )
     return provider
 
 

@@ -149,22 +149,26 @@ def status_error(
 
 
 class HttpProvider:
-    """What every HTTP adapter holds: its base URL without a trailing slash and one
-    GuardedHttp. Subclasses set `name` and `published_limits`; the latter become the
-    limiter unless the caller gives one (a limiter shared across replicas, say)."""
+    """What every HTTP adapter holds: its base URL without a trailing slash (default: the
+    real provider's), its API key ("" when none) and one GuardedHttp. Subclasses set
+    `name`, `default_base_url` and `published_limits`; the latter become the limiter
+    unless the caller gives one (a limiter shared across replicas, say)."""
 
     name: str
+    default_base_url: str
     published_limits: tuple[tuple[int, float], ...]
 
     def __init__(
         self,
         *,
         client: httpx.AsyncClient,
-        base_url: str,
-        limiter: RateLimiter | None,
-        breaker: CircuitBreaker | None,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        limiter: RateLimiter | None = None,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
+        self.base_url = (base_url or self.default_base_url).rstrip("/")
+        self.api_key = api_key or ""
         self._http = GuardedHttp(
             provider=self.name,
             client=client,

@@ -70,13 +70,14 @@ class AlpacaProvider(HttpProvider):
     """v2 bars client. `api_key` is "KEY_ID:SECRET" (or give `api_secret` apart)."""
 
     name = NAME
+    default_base_url = DEFAULT_BASE_URL
     published_limits = (DEFAULT_LIMIT,)
 
     def __init__(
         self,
         *,
         client: httpx.AsyncClient,
-        base_url: str = DEFAULT_BASE_URL,
+        base_url: str | None = None,
         api_key: str | None = None,
         api_secret: str | None = None,
         feed: str | None = None,

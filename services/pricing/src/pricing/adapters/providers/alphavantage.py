@@ -7,8 +7,6 @@ from dataclasses import replace
 from datetime import date, datetime, time
 from typing import Any
 
-import httpx
-
 from pricing.adapters.providers._http import HttpProvider, json_body, status_error
 from pricing.adapters.providers._rows import OhlcvKeys, SeriesBuilder, merge_results
 from pricing.domain.bars import (
@@ -20,8 +18,6 @@ from pricing.domain.bars import (
 )
 from pricing.domain.errors import InvalidData, ProviderError, RateLimited
 from pricing.domain.timestamps import parse_local, parse_number
-from secmaster_common.breaker import CircuitBreaker
-from secmaster_common.limiter import RateLimiter
 
 NAME = "alphavantage"
 DEFAULT_BASE_URL = "https://www.alphavantage.co"
@@ -141,19 +137,8 @@ def _months(start: date, end: date) -> list[str]:
 
 class AlphaVantageProvider(HttpProvider):
     name = NAME
+    default_base_url = DEFAULT_BASE_URL
     published_limits = (BURST_LIMIT, DAILY_LIMIT)
-
-    def __init__(
-        self,
-        *,
-        client: httpx.AsyncClient,
-        base_url: str = DEFAULT_BASE_URL,
-        api_key: str | None = None,
-        limiter: RateLimiter | None = None,
-        breaker: CircuitBreaker | None = None,
-    ) -> None:
-        super().__init__(client=client, base_url=base_url, limiter=limiter, breaker=breaker)
-        self.api_key = api_key or ""
 
     async def _query(self, params: dict[str, Any]) -> Any:
         response = await self._http.get(

@@ -6,15 +6,11 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-import httpx
-
 from pricing.adapters.providers._http import HttpProvider
 from pricing.adapters.providers._rows import WORD_KEYS, SeriesBuilder
 from pricing.domain.bars import FetchResult, FundamentalsSnapshot, Interval, PriceBasis
 from pricing.domain.errors import InvalidData, ProviderError
 from pricing.domain.timestamps import parse_local, parse_number
-from secmaster_common.breaker import CircuitBreaker
-from secmaster_common.limiter import RateLimiter
 
 NAME = "fmp"
 DEFAULT_BASE_URL = "https://financialmodelingprep.com"
@@ -67,19 +63,8 @@ def parse_market_cap(body: Any) -> list[FundamentalsSnapshot]:
 
 class FmpProvider(HttpProvider):
     name = NAME
+    default_base_url = DEFAULT_BASE_URL
     published_limits = (DEFAULT_LIMIT,)
-
-    def __init__(
-        self,
-        *,
-        client: httpx.AsyncClient,
-        base_url: str = DEFAULT_BASE_URL,
-        api_key: str | None = None,
-        limiter: RateLimiter | None = None,
-        breaker: CircuitBreaker | None = None,
-    ) -> None:
-        super().__init__(client=client, base_url=base_url, limiter=limiter, breaker=breaker)
-        self.api_key = api_key or ""
 
     async def _get(self, path: str, params: dict[str, Any]) -> Any:
         response = await self._http.get(

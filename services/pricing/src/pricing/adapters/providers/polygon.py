@@ -107,20 +107,22 @@ def parse_ticker_details(body: Any, *, as_of: date) -> FundamentalsSnapshot:
 
 class PolygonProvider(HttpProvider):
     name = NAME
+    default_base_url = DEFAULT_BASE_URL
     published_limits = (DEFAULT_LIMIT,)
 
     def __init__(
         self,
         *,
         client: httpx.AsyncClient,
-        base_url: str = DEFAULT_BASE_URL,
+        base_url: str | None = None,
         api_key: str | None = None,
         limiter: RateLimiter | None = None,
         breaker: CircuitBreaker | None = None,
         max_pages: int = 100,
     ) -> None:
-        super().__init__(client=client, base_url=base_url, limiter=limiter, breaker=breaker)
-        self.api_key = api_key or ""
+        super().__init__(
+            client=client, base_url=base_url, api_key=api_key, limiter=limiter, breaker=breaker
+        )
         self.max_pages = max_pages
 
     async def fetch(

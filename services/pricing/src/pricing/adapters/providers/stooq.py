@@ -75,20 +75,22 @@ def parse_csv(text: str, *, symbol: str, now: datetime | None = None) -> FetchRe
 
 class StooqProvider(HttpProvider):
     name = NAME
+    default_base_url = DEFAULT_BASE_URL
     published_limits = (DEFAULT_LIMIT,)
 
     def __init__(
         self,
         *,
         client: httpx.AsyncClient,
-        base_url: str = DEFAULT_BASE_URL,
+        base_url: str | None = None,
         api_key: str | None = None,
         limiter: RateLimiter | None = None,
         breaker: CircuitBreaker | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        super().__init__(client=client, base_url=base_url, limiter=limiter, breaker=breaker)
-        self.api_key = api_key
+        super().__init__(
+            client=client, base_url=base_url, api_key=api_key, limiter=limiter, breaker=breaker
+        )
         self._clock = clock
 
     async def fetch(

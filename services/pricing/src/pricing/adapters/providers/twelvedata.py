@@ -7,8 +7,6 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-import httpx
-
 from pricing.adapters.providers._http import HttpProvider, json_body, status_error
 from pricing.adapters.providers._rows import WORD_KEYS, SeriesBuilder
 from pricing.domain.bars import FetchResult, Interval, PriceBasis
@@ -20,8 +18,6 @@ from pricing.domain.errors import (
     RateLimited,
 )
 from pricing.domain.timestamps import parse_local
-from secmaster_common.breaker import CircuitBreaker
-from secmaster_common.limiter import RateLimiter
 
 NAME = "twelvedata"
 DEFAULT_BASE_URL = "https://api.twelvedata.com"
@@ -91,20 +87,13 @@ def parse_batch(
 
 class TwelveDataProvider(HttpProvider):
     name = NAME
+    default_base_url = DEFAULT_BASE_URL
     published_limits = (DEFAULT_LIMIT,)
 
-    def __init__(
-        self,
-        *,
-        client: httpx.AsyncClient,
-        base_url: str = DEFAULT_BASE_URL,
-        api_key: str | None = None,
-        limiter: RateLimiter | None = None,
-        breaker: CircuitBreaker | None = None,
-    ) -> None:
-        super().__init__(client=client, base_url=base_url, limiter=limiter, breaker=breaker)
+    @property
+    def _headers(self) -> dict[str, str]:
         # The header form keeps the key out of URLs and logs ([TDS] recommends it).
-        self._headers = {"Authorization": f"apikey {api_key or ''}"}
+        return {"Authorization": f"apikey {self.api_key}"}
 
     async def fetch(
         self, *, symbol: str, start: date, end: date, interval: Interval

@@ -7,15 +7,11 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-import httpx
-
 from pricing.adapters.providers._http import HttpProvider, json_body, status_error
 from pricing.adapters.providers._rows import SeriesBuilder, date_chunks, merge_results
 from pricing.domain.bars import CorporateAction, FetchResult, Interval, PriceBasis
 from pricing.domain.errors import InvalidData, ProviderError
 from pricing.domain.timestamps import daily_trading_date, local_date, utc_from_epoch_s
-from secmaster_common.breaker import CircuitBreaker
-from secmaster_common.limiter import RateLimiter
 
 NAME = "yahoo"
 DEFAULT_BASE_URL = "https://query2.finance.yahoo.com"
@@ -141,18 +137,8 @@ class YahooProvider(HttpProvider):
     """Chart v8 client. Needs no key; `base_url` points it at the emulator in sandbox mode."""
 
     name = NAME
+    default_base_url = DEFAULT_BASE_URL
     published_limits = (DEFAULT_LIMIT,)
-
-    def __init__(
-        self,
-        *,
-        client: httpx.AsyncClient,
-        base_url: str = DEFAULT_BASE_URL,
-        api_key: str | None = None,
-        limiter: RateLimiter | None = None,
-        breaker: CircuitBreaker | None = None,
-    ) -> None:
-        super().__init__(client=client, base_url=base_url, limiter=limiter, breaker=breaker)
 
     async def fetch(
         self, *, symbol: str, start: date, end: date, interval: Interval
