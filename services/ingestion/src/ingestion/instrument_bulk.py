@@ -44,7 +44,7 @@ BULK_MIN_BYTES = 16 << 20
 CHUNK_BYTES = 1 << 20
 
 
-class KeysAlreadyKnown(Exception):
+class DuplicateKeyInPiece(Exception):
     """A piece holds one (ISIN, MIC) twice: the bulk load cannot order their versions."""
 
 
@@ -66,7 +66,7 @@ async def load_firds_bulk(
 ) -> None:
     """Write every new or changed record of `path` as an instrument version with its event,
     in the unit of work's transaction. Raises NotSplittable before writing anything when
-    the file does not have the FIRDS layout, KeysAlreadyKnown when a piece holds a key
+    the file does not have the FIRDS layout, DuplicateKeyInPiece when a piece holds a key
     twice (roll back and take the record-by-record path), and the file's InputFileError."""
     chunks = iter_record_chunks(path, limits, chunk_bytes=CHUNK_BYTES)
     first = next(chunks, None)  # raises NotSplittable now, before a process is started
@@ -131,10 +131,11 @@ class _PieceWriter:
                     )
             except asyncpg.UniqueViolationError:
                 self.merging = True
+                await store.create_stage(conn)
         if prepared.copy_text and self.merging:
             merged = await store.merge_staged_text(conn, prepared.copy_text)
             if merged is None:
-                raise KeysAlreadyKnown("a key twice in one piece")
+                raise DuplicateKeyInPiece("a key twice in one piece")
             frames, events, changes = _kept_events(prepared, merged)
             self.summary.unchanged += len(merged.unchanged)
         if prepared.quarantine:
@@ -165,7 +166,7 @@ def _kept_events(prepared: PreparedChunk, merged: StagedMerge) -> tuple[bytes, i
     changes: Counter[str] = Counter(prepared.changes)
     for place, frame in enumerate(iter_frames(prepared.frames), start=1):
         if place in merged.unchanged:
-            changes[_change_of(frame.value)] -= 1
+            changes[merged.unchanged[place]] -= 1
             continue
         value = frame.value
         staged = merged.known.get(place)
@@ -175,8 +176,3 @@ def _kept_events(prepared: PreparedChunk, merged: StagedMerge) -> tuple[bytes, i
             changes["modified"] += 1
         kept.add(frame.event_id.decode(), frame.key, value)
     return kept.getvalue(), kept.count, +changes
-
-
-def _change_of(value: bytes) -> str:
-    start = value.index(b'"payload":{"change":"') + len(b'"payload":{"change":"')
-    return value[start : value.index(b'"', start)].decode()

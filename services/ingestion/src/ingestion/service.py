@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ingestion.adapters import repository
 from ingestion.domain.records import Holding, Reject
-from ingestion.instrument_bulk import BULK_MIN_BYTES, KeysAlreadyKnown, load_firds_bulk
+from ingestion.instrument_bulk import BULK_MIN_BYTES, DuplicateKeyInPiece, load_firds_bulk
 from ingestion.instrument_writer import InstrumentWriter
 from ingestion.parsers import InputFileError, parse_file
 from ingestion.parsers.firds_chunks import NotSplittable
@@ -355,7 +355,7 @@ async def _ingest_firds_bulk(
             )
             await _finish_file(uow, summary, file_id)
             await uow.commit()
-    except (NotSplittable, KeysAlreadyKnown) as exc:
+    except (NotSplittable, DuplicateKeyInPiece) as exc:
         log.info("bulk load not applicable; reading record by record", path=str(path), why=str(exc))
         if progress is not None and summary.rows_read:
             progress(-summary.rows_read)  # the rows are read again from the start

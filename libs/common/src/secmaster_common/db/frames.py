@@ -23,7 +23,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["Frame", "FrameWriter", "iter_frames", "partition_hash", "partition_hashes"]
+__all__ = ["Frame", "FrameWriter", "iter_frames", "partition_hashes"]
 
 _HEAD = struct.Struct(">36sIHI")
 
@@ -35,17 +35,13 @@ class Frame(NamedTuple):
     value: bytes
 
 
-def partition_hash(key: bytes) -> int:
-    """The key's murmur2 hash as Kafka's default partitioner uses it (before the modulo)."""
-    return partition_hashes([key])[0]
-
-
 _SEED = 0x9747B28C
 _M = np.uint32(0x5BD1E995)
 
 
 def partition_hashes(keys: list[bytes]) -> list[int]:
-    """`partition_hash` of every key, vectorised over keys of equal length."""
+    """Each key's murmur2 hash as Kafka's default partitioner uses it (masked positive,
+    before the modulo), vectorised over keys of equal length."""
     out = [0] * len(keys)
     by_length: dict[int, list[int]] = {}
     for index, key in enumerate(keys):

@@ -118,26 +118,32 @@ STAGE = "instrument_stage"
 class StagedMerge:
     """What merging a staged piece did, by the rows' 1-based places in the piece."""
 
-    unchanged: frozenset[int]  # restated the current version: nothing stored
-    known: dict[int, str]  # a new version of a known key, with the change it was staged as
+    # Both by place, with the change each row was staged as:
+    unchanged: dict[int, str]  # restated its key's current version: nothing stored
+    known: dict[int, str]  # stored as the next version of a known key
+
+
+async def create_stage(conn: AsyncConnection) -> None:
+    """The temporary staging table of `merge_staged_text`, for this transaction: the
+    COPY columns, and each row's place in its piece, numbered as COPY writes them."""
+    driver: Any = (await conn.get_raw_connection()).driver_connection
+    await driver.execute(
+        f"CREATE TEMP TABLE {STAGE} ON COMMIT DROP AS "
+        f"SELECT {', '.join(INSTRUMENT_COLUMNS)} FROM instruments WITH NO DATA"
+    )
+    await driver.execute(
+        f"ALTER TABLE {STAGE} ADD COLUMN place bigint GENERATED ALWAYS AS IDENTITY"
+    )
 
 
 async def merge_staged_text(conn: AsyncConnection, text: bytes) -> StagedMerge | None:
     """Store a piece of new versions (COPY text, INSTRUMENT_COLUMNS, version 1) whose keys
     may be known: each row is compared with its key's current version (by content hash),
     an equal one is dropped, a different one supersedes it as the next version (a `created`
-    change becomes `modified`). Set-based, through a temporary staging table (no index,
-    no WAL). None when the piece holds a key twice (take the record-by-record path)."""
+    change becomes `modified`). Set-based, through the staging table of `create_stage` (no
+    index, no WAL). None when the piece holds a key twice (take the record-by-record path)."""
     driver: Any = (await conn.get_raw_connection()).driver_connection
     columns = ", ".join(INSTRUMENT_COLUMNS)
-    await driver.execute(
-        f"CREATE TEMP TABLE IF NOT EXISTS {STAGE} ON COMMIT DROP AS "
-        f"SELECT {columns} FROM instruments WITH NO DATA"
-    )
-    # each row's place in the piece, numbered as COPY writes them
-    await driver.execute(
-        f"ALTER TABLE {STAGE} ADD COLUMN IF NOT EXISTS place bigint GENERATED ALWAYS AS IDENTITY"
-    )
     await driver.execute(f"TRUNCATE {STAGE} RESTART IDENTITY")
     await driver.copy_to_table(
         STAGE, source=_OneBlock(text), columns=list(INSTRUMENT_COLUMNS), format="text"
@@ -155,7 +161,7 @@ async def merge_staged_text(conn: AsyncConnection, text: bytes) -> StagedMerge |
         f"FROM {STAGE} s CROSS JOIN LATERAL (SELECT id, version, content_hash FROM instruments "
         "WHERE isin = s.isin AND mic = s.mic AND superseded_at IS NULL LIMIT 1) AS i"
     )
-    unchanged = frozenset(r["place"] for r in rows if r["same"])
+    unchanged = {r["place"]: r["change"] for r in rows if r["same"]}
     changed = [r for r in rows if not r["same"]]
     await driver.execute(
         "UPDATE instruments SET superseded_at = now() WHERE id = ANY($1::bigint[])",

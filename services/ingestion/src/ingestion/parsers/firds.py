@@ -292,34 +292,23 @@ def read_record(row: int, element: etree._Element, *, line_offset: int = 0) -> F
 
     isin = fields.get("FinInstrmGnlAttrbts/Id")
     mic = fields.get("TradgVnRltdAttrbts/Id")
+
+    def reject(reason: Reason, what: str) -> Reject:
+        return Reject(row=row, reason=reason, detail=_where(row, mic, element, line_offset) + what)
+
     if isin is None:
-        return Reject(
-            row=row,
-            reason=Reason.MISSING_ISIN,
-            detail=f"{_where(row, mic, element, line_offset)} has no FinInstrmGnlAttrbts/Id "
-            "(ISIN); the file may have been cut inside this record",
+        return reject(
+            Reason.MISSING_ISIN,
+            " has no FinInstrmGnlAttrbts/Id (ISIN); the file may have been cut inside this record",
         )
     isin_verdict = validate_isin(isin)
     if not isin_verdict.valid:
-        return Reject(
-            row=row,
-            reason=Reason.INVALID_ISIN,
-            detail=f"{_where(row, mic, element, line_offset)}: ISIN {isin}: {isin_verdict.detail}",
-        )
+        return reject(Reason.INVALID_ISIN, f": ISIN {isin}: {isin_verdict.detail}")
     if mic is None:
-        return Reject(
-            row=row,
-            reason=Reason.MISSING_MIC,
-            detail=f"{_where(row, mic, element, line_offset)}: ISIN {isin} has no "
-            "TradgVnRltdAttrbts/Id (MIC)",
-        )
+        return reject(Reason.MISSING_MIC, f": ISIN {isin} has no TradgVnRltdAttrbts/Id (MIC)")
     mic_verdict = _mic(mic)
     if not mic_verdict.valid:
-        return Reject(
-            row=row,
-            reason=Reason.INVALID_MIC,
-            detail=f"{_where(row, mic, element, line_offset)}: ISIN {isin}: {mic_verdict.detail}",
-        )
+        return reject(Reason.INVALID_MIC, f": ISIN {isin}: {mic_verdict.detail}")
 
     issues: list[FieldIssue] = []
     get = fields.get
