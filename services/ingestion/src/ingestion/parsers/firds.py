@@ -6,7 +6,7 @@ differs between releases, so elements are matched by local name.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
@@ -15,8 +15,8 @@ from typing import Any, NamedTuple
 
 from lxml import etree
 
+from ingestion.domain.field_checks import parsed_or_issue, valid_or_issue
 from ingestion.domain.identifiers import (
-    Verdict,
     validate_cfi,
     validate_currency,
     validate_isin,
@@ -84,33 +84,6 @@ class FirdsRecord(NamedTuple):
     expiry_date: Moment | None
     competent_authority: str | None
     issues: list[FieldIssue]
-
-
-def _checked(
-    issues: list[FieldIssue], field: str, value: str | None, check: Callable[[str], Verdict]
-) -> str | None:
-    """The normalized value, or None with the failed check recorded as an issue."""
-    if value is None:
-        return None
-    verdict = check(value)
-    if verdict.valid:
-        return verdict.normalized
-    reason = verdict.reason or Reason.BAD_FORMAT
-    issues.append(FieldIssue(field=field, value=value, reason=reason, detail=verdict.detail))
-    return None
-
-
-def _parsed(
-    issues: list[FieldIssue], field: str, value: str | None, parse: Callable[[str], Moment]
-) -> Moment | None:
-    """The parsed date or timestamp, or None with the bad value recorded as an issue."""
-    if value is None:
-        return None
-    try:
-        return parse(value)
-    except ValueError as exc:
-        issues.append(FieldIssue(field=field, value=value, reason=Reason.BAD_DATE, detail=str(exc)))
-        return None
 
 
 def read_metadata(path: Path, limits: ZipLimits) -> dict[str, str]:
@@ -326,20 +299,20 @@ def read_record(row: int, element: etree._Element, *, line_offset: int = 0) -> F
         mic_verdict.normalized or mic,
         get("FinInstrmGnlAttrbts/FullNm"),
         get("FinInstrmGnlAttrbts/ShrtNm"),
-        _checked(issues, "cfi", cfi, _cfi),
-        _checked(issues, "currency", currency, _currency),
-        _checked(issues, "issuer_lei", issuer, _lei),
+        valid_or_issue(issues, "cfi", cfi, _cfi),
+        valid_or_issue(issues, "currency", currency, _currency),
+        valid_or_issue(issues, "issuer_lei", issuer, _lei),
         record_type,
-        _parsed(issues, "valid_from", first_trade, _timestamp),
-        _parsed(issues, "valid_to", get("TradgVnRltdAttrbts/TermntnDt"), _timestamp),
-        _parsed(
+        parsed_or_issue(issues, "valid_from", first_trade, _timestamp),
+        parsed_or_issue(issues, "valid_to", get("TradgVnRltdAttrbts/TermntnDt"), _timestamp),
+        parsed_or_issue(
             issues,
             "publication_from",
             get("TechAttrbts/PblctnPrd/FrDt") or get("TechAttrbts/PblctnPrd/FrDtToDt/FrDt"),
             _day,
         ),
-        _parsed(issues, "publication_to", get("TechAttrbts/PblctnPrd/FrDtToDt/ToDt"), _day),
-        _parsed(
+        parsed_or_issue(issues, "publication_to", get("TechAttrbts/PblctnPrd/FrDtToDt/ToDt"), _day),
+        parsed_or_issue(
             issues,
             "expiry_date",
             get("DerivInstrmAttrbts/XpryDt") or get("DebtInstrmAttrbts/MtrtyDt"),

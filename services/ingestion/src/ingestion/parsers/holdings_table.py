@@ -9,10 +9,11 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
+from ingestion.domain.field_checks import valid_or_issue
 from ingestion.domain.holdings import check_identifiers
 from ingestion.domain.identifiers import validate_currency
 from ingestion.domain.reasons import Reason
-from ingestion.domain.records import FieldIssue, Holding, ParsedItem, Reject
+from ingestion.domain.records import Holding, ParsedItem, Reject
 from ingestion.domain.values import parse_date, parse_decimal
 from ingestion.parsers.source import ZipLimits
 from ingestion.parsers.tabular import Header, find_header, iter_rows
@@ -169,18 +170,7 @@ def _holding(
     if numbers["quantity"] is None and header.columns.get("quantity") is not None:
         return Reject(row=row, reason=Reason.MISSING_FIELD, detail=f"row {row} has no quantity")
     currency = _get(header, cells, "currency")
-    if currency is not None:
-        verdict = validate_currency(currency)
-        if not verdict.valid:
-            issues.append(
-                FieldIssue(
-                    field="currency",
-                    value=currency,
-                    reason=verdict.reason or Reason.UNKNOWN_CURRENCY,
-                    detail=verdict.detail,
-                )
-            )
-            currency = None
+    currency = valid_or_issue(issues, "currency", currency, validate_currency)
     row_portfolio = _get(header, cells, "portfolio_id") or portfolio_id
     row_as_of = as_of
     raw_as_of = _get(header, cells, "as_of")

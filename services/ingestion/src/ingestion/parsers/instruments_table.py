@@ -8,6 +8,7 @@ from datetime import UTC, datetime, time
 from pathlib import Path
 from typing import Any
 
+from ingestion.domain.field_checks import issue_of, parsed_or_issue, valid_or_issue
 from ingestion.domain.identifiers import (
     Scheme,
     Verdict,
@@ -97,6 +98,9 @@ def instrument_from_record(record: Mapping[str, Any], *, row: int = 1) -> Instru
     return instrument_from_fields(row, get)
 
 
+_VALIDITY = ("valid_from", "valid_to")
+
+
 def instrument_from_fields(number: int, get: Callable[[str], str | None]) -> Instrument | Reject:
     """Validate one row's fields (read through `get`); a row needs one usable identifier."""
     ids: dict[str, str] = {}
@@ -109,21 +113,14 @@ def instrument_from_fields(number: int, get: Callable[[str], str | None]) -> Ins
         if verdict.valid and verdict.normalized:
             ids[field] = verdict.normalized
         elif verdict.reason is not Reason.EMPTY:
-            issues.append(_issue(field, raw, verdict))
+            issues.append(issue_of(field, raw, verdict))
     if not ids:
         why = "; ".join(f"{i.field} {i.value!r}: {i.reason}" for i in issues) or "no identifier"
         return Reject(row=number, reason=Reason.NO_USABLE_IDENTIFIER, detail=f"row {number}: {why}")
-    codes: dict[str, str | None] = {}
-    for field, check in _CODE_CHECKS.items():
-        raw = get(field)
-        codes[field] = None
-        if raw is None:
-            continue
-        verdict = check(raw)
-        if verdict.valid:
-            codes[field] = verdict.normalized
-        else:
-            issues.append(_issue(field, raw, verdict))
+    codes = {
+        field: valid_or_issue(issues, field, get(field), check)
+        for field, check in _CODE_CHECKS.items()
+    }
     kind = get("record_type")
     record_type: FirdsRecordType | None = None
     if kind is not None:
@@ -135,18 +132,9 @@ def instrument_from_fields(number: int, get: Callable[[str], str | None]) -> Ins
                 detail=f"row {number}: record type {kind!r} is not one of "
                 f"{', '.join(sorted(_RECORD_TYPES))}",
             )
-    validity: dict[str, datetime | None] = {}
-    for field in ("valid_from", "valid_to"):
-        raw = get(field)
-        validity[field] = None
-        if raw is None:
-            continue
-        try:
-            validity[field] = _timestamp(raw)
-        except ValueError as exc:
-            issues.append(
-                FieldIssue(field=field, value=raw, reason=Reason.BAD_DATE, detail=str(exc))
-            )
+    validity = {
+        field: parsed_or_issue(issues, field, get(field), _timestamp) for field in _VALIDITY
+    }
     isin = ids.pop("isin", None)
     return Instrument(
         row=number,
@@ -168,9 +156,3 @@ def _timestamp(text: str) -> datetime:
     if "T" in text:
         return parse_datetime_utc(text)
     return datetime.combine(parse_date(text), time(), tzinfo=UTC)
-
-
-def _issue(field: str, value: str, verdict: Verdict) -> FieldIssue:
-    return FieldIssue(
-        field=field, value=value, reason=verdict.reason or Reason.BAD_FORMAT, detail=verdict.detail
-    )

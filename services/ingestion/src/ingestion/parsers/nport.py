@@ -9,10 +9,11 @@ from pathlib import Path
 
 from lxml import etree
 
+from ingestion.domain.field_checks import valid_or_issue
 from ingestion.domain.holdings import check_identifiers
 from ingestion.domain.identifiers import validate_currency
 from ingestion.domain.reasons import Reason
-from ingestion.domain.records import FieldIssue, Holding, ParsedItem, Reject
+from ingestion.domain.records import Holding, ParsedItem, Reject
 from ingestion.domain.values import parse_decimal
 from ingestion.parsers.source import ZipLimits, iter_chunks, iter_xml_elements, open_binary
 
@@ -92,18 +93,7 @@ def _holding(
         return checked.reject(row)
     issues = list(checked.issues)
     currency = text("curCd") or attribute("currencyConditional", "curCd")
-    if currency is not None:
-        verdict = validate_currency(currency)
-        if not verdict.valid:
-            issues.append(
-                FieldIssue(
-                    field="currency",
-                    value=currency,
-                    reason=verdict.reason or Reason.UNKNOWN_CURRENCY,
-                    detail=verdict.detail,
-                )
-            )
-            currency = None
+    currency = valid_or_issue(issues, "currency", currency, validate_currency)
     try:
         quantity = _number(text("balance"))
         value = _number(text("valUSD"))
