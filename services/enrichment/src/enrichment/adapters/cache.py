@@ -285,36 +285,6 @@ async def save_listings_many(
     )
 
 
-async def save_listings(
-    conn: AsyncConnection,
-    *,
-    id_type: str,
-    id_value: str,
-    filter_key: str,
-    listings: Sequence[dict[str, Any]],
-) -> None:
-    if not listings:
-        return
-    await conn.execute(
-        sa.text(
-            "INSERT INTO security_listings (id_type, id_value, filter_key, figi, listing) "
-            "VALUES (:t, :v, :f, :figi, CAST(:listing AS jsonb)) "
-            "ON CONFLICT (id_type, id_value, filter_key, figi) DO UPDATE "
-            "SET listing = EXCLUDED.listing, fetched_at = now()"
-        ),
-        [
-            {
-                "t": id_type,
-                "v": id_value,
-                "f": filter_key,
-                "figi": lst["figi"],
-                "listing": json.dumps(lst),
-            }
-            for lst in listings
-        ],
-    )
-
-
 # ---- the durable queue ------------------------------------------------------------------
 
 
