@@ -91,6 +91,18 @@ def _json(body: Any, status: int = 200, headers: Mapping[str, str] | None = None
 # --- per-provider error bodies ----------------------------------------------------------
 
 
+def _polygon_error(message: str, status: int) -> Response:
+    """Polygon's error body: a status, a request id and the message."""
+    return _json({"status": "ERROR", "request_id": uuid.uuid4().hex, "error": message}, status)
+
+
+def _polygon_key(request: Request) -> str:
+    """Polygon takes the key as `apiKey` or as a bearer token."""
+    return request.query_params.get("apiKey") or request.headers.get(
+        "authorization", ""
+    ).removeprefix("Bearer ")
+
+
 def _rate_limited(
     provider: str, retry_after_s: float, rule: WindowRule | None, key: str
 ) -> Response:
@@ -106,8 +118,7 @@ def _rate_limited(
         }
         return _json({"message": "too many requests."}, 429, headers)
     if provider == "polygon":
-        body = {"status": "ERROR", "request_id": uuid.uuid4().hex, "error": POLYGON_429}
-        return _json(body, 429)
+        return _polygon_error(POLYGON_429, 429)
     # Alpha Vantage answers every error with HTTP 200.
     daily = rule is not None and rule.window_s >= 3600
     return _json({"Information": AV_DAILY.format(key=key or "demo") if daily else AV_BURST})
@@ -546,30 +557,14 @@ def create_app(
         request: Request, ticker: str, multiplier: int, timespan: str, start: str, end: str
     ) -> Response:
         params = request.query_params
-        key = params.get("apiKey") or request.headers.get("authorization", "").removeprefix(
-            "Bearer "
-        )
+        key = _polygon_key(request)
         verdict = await guard(request, "polygon", ticker, key)
         if isinstance(verdict, Response):
             return verdict
         if not key:
-            return _json(
-                {
-                    "status": "ERROR",
-                    "request_id": uuid.uuid4().hex,
-                    "error": "API Key was not provided",
-                },
-                401,
-            )
+            return _polygon_error("API Key was not provided", 401)
         if (multiplier, timespan) != (1, "day"):
-            return _json(
-                {
-                    "status": "ERROR",
-                    "request_id": uuid.uuid4().hex,
-                    "error": "emulator serves 1/day aggregates only",
-                },
-                400,
-            )
+            return _polygon_error("emulator serves 1/day aggregates only", 400)
         limit, offset = int(params.get("limit", "5000")), 0
         if "cursor" in params:
             decoded = dict(
@@ -593,21 +588,12 @@ def create_app(
     async def polygon_ticker_details(
         request: Request, ticker: str, date_: str | None = Query(None, alias="date")
     ) -> Response:
-        key = request.query_params.get("apiKey") or request.headers.get(
-            "authorization", ""
-        ).removeprefix("Bearer ")
+        key = _polygon_key(request)
         verdict = await guard(request, "polygon", ticker, key)
         if isinstance(verdict, Response):
             return verdict
         if not key:
-            return _json(
-                {
-                    "status": "ERROR",
-                    "request_id": uuid.uuid4().hex,
-                    "error": "API Key was not provided",
-                },
-                401,
-            )
+            return _polygon_error("API Key was not provided", 401)
         if verdict == "empty" or ticker.upper() in state.unknown_symbols:
             # Polygon's answer for a ticker it does not know on that date.
             return _json(
