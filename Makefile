@@ -19,8 +19,11 @@ help:
 uv:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv>=0.5"
 
+# Bytecode is compiled at install: where PYTHONDONTWRITEBYTECODE is set (as on CI), every
+# process would otherwise compile each module it imports, the parse workers included.
 install: uv
-	$(UV) sync --frozen --all-packages
+	$(UV) sync --frozen --all-packages --compile-bytecode
+	$(UV) run python -m compileall -q -j0 src libs services bench tests
 
 run: install
 	$(UV) run secmaster demo --serve
@@ -51,7 +54,8 @@ typecheck: install
 # Each benchmark prints JSON with its ratios against baselines measured in the same run.
 # Sizes are the issues' (minutes each); pass e.g. ARGS=--scale to a single one by hand.
 bench: uv
-	$(UV) sync --frozen --all-packages --group bench
+	$(UV) sync --frozen --all-packages --compile-bytecode --group bench
+	$(UV) run python -m compileall -q -j0 src libs services bench
 	$(UV) run --group bench python bench/indexer/run.py
 	$(UV) run --group bench python bench/pricing/run.py
 	$(UV) run --group bench python bench/enrichment/run.py
