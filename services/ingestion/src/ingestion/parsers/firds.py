@@ -117,7 +117,30 @@ def iter_records(path: Path, limits: ZipLimits) -> Iterator[ParsedItem]:
             yield record_from_element(row, element)
 
 
-# Every field a record is read for, as local-name paths below the record body.
+class RecordTexts(NamedTuple):
+    """The texts a record is read for, stripped, None or "" when absent or blank; what both
+    readers (the lxml walk here and the scan of `firds_scan`) hand to `check_record`."""
+
+    isin: str | None
+    full_name: str | None
+    short_name: str | None
+    cfi: str | None
+    currency: str | None
+    issuer: str | None
+    mic: str | None
+    admission_approval: str | None
+    admission_request: str | None
+    first_trade: str | None
+    termination: str | None
+    maturity: str | None
+    expiry: str | None
+    competent_authority: str | None
+    publication_from: str | None
+    publication_range_from: str | None
+    publication_range_to: str | None
+
+
+# Where each of RecordTexts is, as local-name paths below the record body (schema order).
 _FIELDS = (
     "FinInstrmGnlAttrbts/Id",
     "FinInstrmGnlAttrbts/FullNm",
@@ -126,16 +149,16 @@ _FIELDS = (
     "FinInstrmGnlAttrbts/NtnlCcy",
     "Issr",
     "TradgVnRltdAttrbts/Id",
-    "TradgVnRltdAttrbts/FrstTradDt",
     "TradgVnRltdAttrbts/AdmssnApprvlDtByIssr",
     "TradgVnRltdAttrbts/ReqForAdmssnDt",
+    "TradgVnRltdAttrbts/FrstTradDt",
     "TradgVnRltdAttrbts/TermntnDt",
+    "DebtInstrmAttrbts/MtrtyDt",
+    "DerivInstrmAttrbts/XpryDt",
+    "TechAttrbts/RlvntCmptntAuthrty",
     "TechAttrbts/PblctnPrd/FrDt",
     "TechAttrbts/PblctnPrd/FrDtToDt/FrDt",
     "TechAttrbts/PblctnPrd/FrDtToDt/ToDt",
-    "TechAttrbts/RlvntCmptntAuthrty",
-    "DerivInstrmAttrbts/XpryDt",
-    "DebtInstrmAttrbts/MtrtyDt",
 )
 
 
@@ -203,11 +226,6 @@ def _read_fields(body: etree._Element, ns: str) -> dict[str, str]:
     return found
 
 
-def _where(row: int, mic: str | None, element: etree._Element, line_offset: int) -> str:
-    line = (element.sourceline or 0) + line_offset
-    return f"record {row}" + (f", MIC {mic}" if mic else "") + f" (XML line {line})"
-
-
 def record_from_element(row: int, element: etree._Element, *, line_offset: int = 0) -> ParsedItem:
     """One FinInstrm (delta) or RefData (full) element as an Instrument or a Reject.
 
@@ -243,6 +261,11 @@ def _value(moment: Moment | None) -> Any:
     return None if moment is None else moment.value
 
 
+def record_kind(tag: str) -> FirdsRecordType | None:
+    """The delta record kind a FinInstrm's child element names (`NewRcrd`...), or None."""
+    return _RECORD_TYPES.get(tag)
+
+
 def read_record(row: int, element: etree._Element, *, line_offset: int = 0) -> FirdsRecord | Reject:
     """The checked values of one FinInstrm (delta) or RefData (full) element, or a Reject."""
     tag = element.tag if isinstance(element.tag, str) else ""
@@ -260,16 +283,24 @@ def read_record(row: int, element: etree._Element, *, line_offset: int = 0) -> F
             return Reject(
                 row=row, reason=Reason.MISSING_FIELD, detail=f"unknown FIRDS record kind {kind}"
             )
-
     fields = _read_fields(body, ns)
+    texts = RecordTexts._make(map(fields.get, _FIELDS))
+    line = (element.sourceline or 0) + line_offset
+    return check_record(row, record_type, texts, line)
 
-    isin = fields.get("FinInstrmGnlAttrbts/Id")
-    mic = fields.get("TradgVnRltdAttrbts/Id")
+
+def check_record(
+    row: int, record_type: FirdsRecordType | None, texts: RecordTexts, line: int
+) -> FirdsRecord | Reject:
+    """A record's texts checked: its values, or a Reject naming the record by row, MIC and
+    the XML line it starts on."""
+    isin, mic = texts.isin, texts.mic
 
     def reject(reason: Reason, what: str) -> Reject:
-        return Reject(row=row, reason=reason, detail=_where(row, mic, element, line_offset) + what)
+        where = f"record {row}" + (f", MIC {mic}" if mic else "") + f" (XML line {line})"
+        return Reject(row=row, reason=reason, detail=where + what)
 
-    if isin is None:
+    if not isin:
         return reject(
             Reason.MISSING_ISIN,
             " has no FinInstrmGnlAttrbts/Id (ISIN); the file may have been cut inside this record",
@@ -277,47 +308,30 @@ def read_record(row: int, element: etree._Element, *, line_offset: int = 0) -> F
     isin_verdict = validate_isin(isin)
     if not isin_verdict.valid:
         return reject(Reason.INVALID_ISIN, f": ISIN {isin}: {isin_verdict.detail}")
-    if mic is None:
+    if not mic:
         return reject(Reason.MISSING_MIC, f": ISIN {isin} has no TradgVnRltdAttrbts/Id (MIC)")
     mic_verdict = _mic(mic)
     if not mic_verdict.valid:
         return reject(Reason.INVALID_MIC, f": ISIN {isin}: {mic_verdict.detail}")
 
     issues: list[FieldIssue] = []
-    get = fields.get
-    cfi = get("FinInstrmGnlAttrbts/ClssfctnTp")
-    currency = get("FinInstrmGnlAttrbts/NtnlCcy")
-    issuer = get("Issr")
-    first_trade = (
-        get("TradgVnRltdAttrbts/FrstTradDt")
-        or get("TradgVnRltdAttrbts/AdmssnApprvlDtByIssr")
-        or get("TradgVnRltdAttrbts/ReqForAdmssnDt")
-    )
+    first_trade = texts.first_trade or texts.admission_approval or texts.admission_request
+    publication_from = texts.publication_from or texts.publication_range_from
     return FirdsRecord(
         row,
         isin_verdict.normalized or isin,
         mic_verdict.normalized or mic,
-        get("FinInstrmGnlAttrbts/FullNm"),
-        get("FinInstrmGnlAttrbts/ShrtNm"),
-        valid_or_issue(issues, "cfi", cfi, _cfi),
-        valid_or_issue(issues, "currency", currency, _currency),
-        valid_or_issue(issues, "issuer_lei", issuer, _lei),
+        texts.full_name or None,
+        texts.short_name or None,
+        valid_or_issue(issues, "cfi", texts.cfi or None, _cfi),
+        valid_or_issue(issues, "currency", texts.currency or None, _currency),
+        valid_or_issue(issues, "issuer_lei", texts.issuer or None, _lei),
         record_type,
-        parsed_or_issue(issues, "valid_from", first_trade, _timestamp),
-        parsed_or_issue(issues, "valid_to", get("TradgVnRltdAttrbts/TermntnDt"), _timestamp),
-        parsed_or_issue(
-            issues,
-            "publication_from",
-            get("TechAttrbts/PblctnPrd/FrDt") or get("TechAttrbts/PblctnPrd/FrDtToDt/FrDt"),
-            _day,
-        ),
-        parsed_or_issue(issues, "publication_to", get("TechAttrbts/PblctnPrd/FrDtToDt/ToDt"), _day),
-        parsed_or_issue(
-            issues,
-            "expiry_date",
-            get("DerivInstrmAttrbts/XpryDt") or get("DebtInstrmAttrbts/MtrtyDt"),
-            _day,
-        ),
-        get("TechAttrbts/RlvntCmptntAuthrty"),
+        parsed_or_issue(issues, "valid_from", first_trade or None, _timestamp),
+        parsed_or_issue(issues, "valid_to", texts.termination or None, _timestamp),
+        parsed_or_issue(issues, "publication_from", publication_from or None, _day),
+        parsed_or_issue(issues, "publication_to", texts.publication_range_to or None, _day),
+        parsed_or_issue(issues, "expiry_date", texts.expiry or texts.maturity or None, _day),
+        texts.competent_authority or None,
         issues,
     )
