@@ -13,7 +13,7 @@ import pytest
 from ingestion.domain.instruments import next_version
 from ingestion.domain.records import Instrument, Reject
 from ingestion.events_json import as_modification, recorded_json, utc_stamp
-from ingestion.instrument_pieces import ChunkJob, prepare_chunk
+from ingestion.instrument_pieces import ChunkJob, prepare_chunk, random_uuids
 from ingestion.instrument_writer import recorded_envelope, recorded_event
 from ingestion.parsers import MalformedXmlError, parse_file
 from ingestion.parsers.firds_chunks import NotSplittable, iter_record_chunks
@@ -177,3 +177,11 @@ def test_a_created_event_turns_into_a_modification_and_nothing_else_does() -> No
     assert modified.payload.name == '"created" in the name'
     with pytest.raises(ValueError, match="not a created"):
         as_modification(as_modification(created))
+
+
+def test_event_ids_made_per_piece_are_distinct_version_4_uuids() -> None:
+    ids = random_uuids(5000)
+    assert len(set(ids)) == 5000
+    for text in ids:
+        parsed = uuid.UUID(text)
+        assert parsed.version == 4 and parsed.variant == uuid.RFC_4122 and str(parsed) == text
