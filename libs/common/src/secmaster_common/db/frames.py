@@ -111,18 +111,15 @@ class FrameWriter:
 
 def iter_frames(blob: bytes) -> Iterator[Frame]:
     """The events of a framed row, in the order they were added."""
-    view = memoryview(blob)
     offset = 0
     end = len(blob)
     size = _HEAD.size
     unpack = _HEAD.unpack_from
     while offset < end:
-        event_id, hashed, key_len, value_len = unpack(view, offset)
-        offset += size
-        key = bytes(view[offset : offset + key_len])
-        offset += key_len
-        value = bytes(view[offset : offset + value_len])
-        offset += value_len
-        yield Frame(event_id, hashed, key, value)
+        event_id, hashed, key_len, value_len = unpack(blob, offset)
+        key_at = offset + size
+        value_at = key_at + key_len
+        offset = value_at + value_len
+        yield Frame(event_id, hashed, blob[key_at:value_at], blob[value_at:offset])
     if offset != end:
         raise ValueError(f"framed outbox row is cut: {offset} bytes read of {end}")
