@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from lxml import etree
 
+from ingestion.domain.identifiers import valid_canonical_isins
 from ingestion.domain.instruments import change_for, content_digest, status_for
 from ingestion.domain.records import FirdsRecordType, Reject
 from ingestion.events_json import recorded_json, utc_stamp
@@ -154,9 +155,11 @@ def _read_piece(job: ChunkJob, out: PreparedChunk) -> Iterator[FirdsRecord | Rej
     line_offset = chunk.first_line - 1
     scanned = scan_piece(chunk.document)
     if scanned is not None:
-        for row, (kind, texts, line) in enumerate(scanned, start=chunk.first_row):
+        valid_isins = valid_canonical_isins([texts.isin or "" for _, texts, _ in scanned])
+        checked = zip(scanned, valid_isins, strict=True)
+        for row, ((kind, texts, line), isin_valid) in enumerate(checked, start=chunk.first_row):
             record_type = None if kind is None else record_kind(kind)
-            yield check_record(row, record_type, texts, line + line_offset)
+            yield check_record(row, record_type, texts, line + line_offset, isin_valid=isin_valid)
         return
     parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
     try:

@@ -7,11 +7,12 @@ python-stdnum does the check-digit arithmetic where it is right; this module add
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from enum import StrEnum
 from functools import lru_cache
 from typing import NamedTuple
 
+import numpy as np
 from stdnum import cfi as std_cfi
 from stdnum import cusip as std_cusip
 from stdnum import figi as std_figi
@@ -199,6 +200,47 @@ def _isin_check_digit(body: str) -> str:
 
 
 _DIGITS = "0123456789"
+
+
+# Each ISIN character's ISO 6166 value (digits 0-9, letters 10-35), and each digit doubled
+# with its digits summed, as numpy lookup tables.
+_CHAR_VALUE = np.zeros(256, dtype=np.int64)
+_CHAR_VALUE[ord("0") : ord("9") + 1] = np.arange(10)
+_CHAR_VALUE[ord("A") : ord("Z") + 1] = np.arange(10, 36)
+_DOUBLED = np.array([0, 2, 4, 6, 8, 1, 3, 5, 7, 9], dtype=np.int64)
+
+
+def valid_canonical_isins(values: Sequence[str]) -> list[bool]:
+    """For each value, whether it is an ISIN written in canonical form that validate_isin
+    finds valid; False for any other value, which validate_isin must then judge (it may
+    still be valid once normalised). The check digits of all the values are computed at
+    once with numpy, about a tenth of the cost of `_isin_check_digit` per ISIN, for the
+    million ISINs of a FIRDS file."""
+    shaped = [i for i, value in enumerate(values) if _ISIN_SHAPE.fullmatch(value)]
+    verdicts = [False] * len(values)
+    if not shaped:
+        return verdicts
+    codes = np.frombuffer("".join(values[i] for i in shaped).encode("ascii"), dtype=np.uint8)
+    codes = codes.reshape(len(shaped), 12)
+    digits = _CHAR_VALUE[codes[:, :11]]
+    # Luhn from the right over the letter-expanded body: its last digit is doubled; a
+    # letter is two digits (tens, units), which leaves the doubling where it was.
+    total = np.zeros(len(shaped), dtype=np.int64)
+    doubled = np.ones(len(shaped), dtype=bool)
+    for column in range(10, -1, -1):
+        value = digits[:, column]
+        pair = value >= 10
+        units, tens = value % 10, value // 10
+        total += np.where(doubled, _DOUBLED[units], units)
+        total += np.where(pair, np.where(doubled, tens, _DOUBLED[tens]), 0)
+        doubled ^= ~pair
+    right = ((-total) % 10) == (codes[:, 11].astype(np.int64) - ord("0"))
+    for index, ok in zip(shaped, right.tolist(), strict=True):
+        prefix = values[index][:2]
+        verdicts[index] = ok and (
+            prefix == OTC_DERIVATIVE_ISIN_PREFIX or _isin_prefix_known(prefix)
+        )
+    return verdicts
 
 
 @lru_cache(maxsize=512)

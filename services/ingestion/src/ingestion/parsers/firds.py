@@ -6,7 +6,7 @@ differs between releases, so elements are matched by local name.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
@@ -17,6 +17,7 @@ from lxml import etree
 
 from ingestion.domain.field_checks import parsed_or_issue, valid_or_issue
 from ingestion.domain.identifiers import (
+    Verdict,
     validate_cfi,
     validate_currency,
     validate_isin,
@@ -35,11 +36,7 @@ _RECORD_TYPES = {
     "CancRcrd": FirdsRecordType.CANCELLED,
 }
 
-# Venue, CFI, currency and issuer values repeat across hundreds of thousands of records.
 _mic = lru_cache(maxsize=4096)(validate_mic)
-_cfi = lru_cache(maxsize=8192)(validate_cfi)
-_currency = lru_cache(maxsize=512)(validate_currency)
-_lei = lru_cache(maxsize=8192)(validate_lei)
 
 
 class Moment(NamedTuple):
@@ -84,6 +81,55 @@ class FirdsRecord(NamedTuple):
     expiry_date: Moment | None
     competent_authority: str | None
     issues: list[FieldIssue]
+
+
+class _Judged(dict[str, Any]):
+    """Each text of one field, checked on first sight: its value, or the FieldIssue it
+    raised. Venue, CFI, currency, issuer and date texts repeat across the hundreds of
+    thousands of records of a file; a bounded number of distinct texts is kept."""
+
+    LIMIT = 1 << 16
+
+    def __init__(self, judge: Callable[[list[FieldIssue], str], Any]) -> None:
+        super().__init__()
+        self.judge = judge
+
+    def __missing__(self, text: str) -> Any:
+        issues: list[FieldIssue] = []
+        value = self.judge(issues, text)
+        judged = issues[0] if issues else value
+        if len(self) < self.LIMIT:
+            self[text] = judged
+        return judged
+
+
+def _checked(field: str, check: Callable[[str], Verdict]) -> _Judged:
+    return _Judged(lambda issues, text: valid_or_issue(issues, field, text, check))
+
+
+def _parsed(field: str, parse: Callable[[str], Moment]) -> _Judged:
+    return _Judged(lambda issues, text: parsed_or_issue(issues, field, text, parse))
+
+
+_CFI = _checked("cfi", validate_cfi)
+_CURRENCY = _checked("currency", validate_currency)
+_ISSUER = _checked("issuer_lei", validate_lei)
+_VALID_FROM = _parsed("valid_from", _timestamp)
+_VALID_TO = _parsed("valid_to", _timestamp)
+_PUBLICATION_FROM = _parsed("publication_from", _day)
+_PUBLICATION_TO = _parsed("publication_to", _day)
+_EXPIRY = _parsed("expiry_date", _day)
+
+
+def _judged(judged: _Judged, text: str | None, issues: list[FieldIssue]) -> Any:
+    """The checked value of `text` (None when absent), its issue recorded in `issues`."""
+    if not text:
+        return None
+    value = judged[text]
+    if type(value) is FieldIssue:
+        issues.append(value)
+        return None
+    return value
 
 
 def read_metadata(path: Path, limits: ZipLimits) -> dict[str, str]:
@@ -290,10 +336,16 @@ def read_record(row: int, element: etree._Element, *, line_offset: int = 0) -> F
 
 
 def check_record(
-    row: int, record_type: FirdsRecordType | None, texts: RecordTexts, line: int
+    row: int,
+    record_type: FirdsRecordType | None,
+    texts: RecordTexts,
+    line: int,
+    *,
+    isin_valid: bool = False,
 ) -> FirdsRecord | Reject:
     """A record's texts checked: its values, or a Reject naming the record by row, MIC and
-    the XML line it starts on."""
+    the XML line it starts on. `isin_valid`: the ISIN text is already known to be a valid
+    ISIN in canonical form (see `valid_canonical_isins`)."""
     isin, mic = texts.isin, texts.mic
 
     def reject(reason: Reason, what: str) -> Reject:
@@ -305,9 +357,11 @@ def check_record(
             Reason.MISSING_ISIN,
             " has no FinInstrmGnlAttrbts/Id (ISIN); the file may have been cut inside this record",
         )
-    isin_verdict = validate_isin(isin)
-    if not isin_verdict.valid:
-        return reject(Reason.INVALID_ISIN, f": ISIN {isin}: {isin_verdict.detail}")
+    if not isin_valid:
+        isin_verdict = validate_isin(isin)
+        if not isin_verdict.valid:
+            return reject(Reason.INVALID_ISIN, f": ISIN {isin}: {isin_verdict.detail}")
+        isin = isin_verdict.normalized or isin
     if not mic:
         return reject(Reason.MISSING_MIC, f": ISIN {isin} has no TradgVnRltdAttrbts/Id (MIC)")
     mic_verdict = _mic(mic)
@@ -319,19 +373,19 @@ def check_record(
     publication_from = texts.publication_from or texts.publication_range_from
     return FirdsRecord(
         row,
-        isin_verdict.normalized or isin,
+        isin,
         mic_verdict.normalized or mic,
         texts.full_name or None,
         texts.short_name or None,
-        valid_or_issue(issues, "cfi", texts.cfi or None, _cfi),
-        valid_or_issue(issues, "currency", texts.currency or None, _currency),
-        valid_or_issue(issues, "issuer_lei", texts.issuer or None, _lei),
+        _judged(_CFI, texts.cfi, issues),
+        _judged(_CURRENCY, texts.currency, issues),
+        _judged(_ISSUER, texts.issuer, issues),
         record_type,
-        parsed_or_issue(issues, "valid_from", first_trade or None, _timestamp),
-        parsed_or_issue(issues, "valid_to", texts.termination or None, _timestamp),
-        parsed_or_issue(issues, "publication_from", publication_from or None, _day),
-        parsed_or_issue(issues, "publication_to", texts.publication_range_to or None, _day),
-        parsed_or_issue(issues, "expiry_date", texts.expiry or texts.maturity or None, _day),
+        _judged(_VALID_FROM, first_trade, issues),
+        _judged(_VALID_TO, texts.termination, issues),
+        _judged(_PUBLICATION_FROM, publication_from, issues),
+        _judged(_PUBLICATION_TO, texts.publication_range_to, issues),
+        _judged(_EXPIRY, texts.expiry or texts.maturity, issues),
         texts.competent_authority or None,
         issues,
     )
