@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import random
+import string
 from pathlib import Path
 
 import pytest
@@ -13,9 +15,11 @@ from ingestion.domain.identifiers import (
     _isin_check_digit,
     detect_scheme,
     normalize,
+    valid_canonical_isins,
     validate,
     validate_cfi,
     validate_currency,
+    validate_isin,
     validate_mic,
 )
 from ingestion.domain.reasons import Reason
@@ -143,3 +147,27 @@ def test_hand_written_isin_check_digit_agrees_with_stdnum(reference_dir: Path) -
     for value in isins:
         body = normalize(value)[:-1]
         assert _isin_check_digit(body) == std_isin.calc_check_digit(body), value
+
+
+def test_isins_checked_at_once_agree_with_validate_isin(reference_dir: Path) -> None:
+    values = [
+        row[column]
+        for name in ("identifiers_real.csv", "identifiers_invalid_and_edge.csv")
+        for row in _rows(reference_dir / "identifiers" / name)
+        for column in row
+        if row[column]
+    ]
+    rng = random.Random(7)
+    alphabet = string.digits + string.ascii_uppercase
+    for _ in range(5000):
+        body = rng.choice(["DE", "US", "EZ", "XS", "GB", "QQ", "ZZ"]) + "".join(
+            rng.choice(alphabet) for _ in range(9)
+        )
+        right = std_isin.calc_check_digit(body)
+        values.append(body + (right if rng.random() < 0.7 else rng.choice(string.digits)))
+    values += ["", " DE0005557508", "de0005557508", "DE000555750", "EZV1JDJ1R5Q9"]
+    flags = valid_canonical_isins(values)
+    # True exactly for the values validate_isin finds valid as written
+    expected = [validate_isin(v).valid and validate_isin(v).normalized == v for v in values]
+    assert flags == expected
+    assert sum(flags) > 2000 and flags.count(False) > 1500
