@@ -155,11 +155,16 @@ def _read_piece(job: ChunkJob, out: PreparedChunk) -> Iterator[FirdsRecord | Rej
     line_offset = chunk.first_line - 1
     scanned = scan_piece(chunk.document)
     if scanned is not None:
-        valid_isins = valid_canonical_isins([texts.isin or "" for _, texts, _ in scanned])
-        checked = zip(scanned, valid_isins, strict=True)
-        for row, ((kind, texts, line), isin_valid) in enumerate(checked, start=chunk.first_row):
+        records = scanned.records
+        valid_isins = valid_canonical_isins([texts.isin or "" for _, texts, _ in records])
+        checked = zip(records, valid_isins, strict=True)
+        for row, ((kind, texts, offset), isin_valid) in enumerate(checked, start=chunk.first_row):
             record_type = None if kind is None else record_kind(kind)
-            yield check_record(row, record_type, texts, line + line_offset, isin_valid=isin_valid)
+            record = check_record(row, record_type, texts, 0, isin_valid=isin_valid)
+            if isinstance(record, Reject):  # again, to name its line (rejects are rare)
+                line = scanned.line_at(offset) + line_offset
+                record = check_record(row, record_type, texts, line, isin_valid=isin_valid)
+            yield record
         return
     parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
     try:

@@ -71,8 +71,13 @@ def by_scan(document: bytes, first_row: int = 1, first_line: int = 1) -> list[ob
     if scanned is None:
         return None
     return [
-        check_record(row, None if kind is None else record_kind(kind), texts, line + first_line - 1)
-        for row, (kind, texts, line) in enumerate(scanned, start=first_row)
+        check_record(
+            row,
+            None if kind is None else record_kind(kind),
+            texts,
+            scanned.line_at(offset) + first_line - 1,
+        )
+        for row, (kind, texts, offset) in enumerate(scanned.records, start=first_row)
     ]
 
 

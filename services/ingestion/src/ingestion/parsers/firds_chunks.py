@@ -110,6 +110,7 @@ def _split(path: Path, stream: IO[bytes], chunk_bytes: int) -> Iterator[RecordCh
     closing = b"</" + (prefix + b":" if prefix else b"") + name
     # `</FinInstrm` also begins `</FinInstrmGnlAttrbts>`: a closing tag is counted whole
     closing_tag = re.compile(re.escape(closing) + rb"\s*>")
+    closed = closing + b">"
     container = _open_elements(path, header)
     declared = _DECLARATION.match(header)
     opening, ending = _wrapper(container, declared.group(1) if declared else b"")
@@ -135,7 +136,9 @@ def _split(path: Path, stream: IO[bytes], chunk_bytes: int) -> Iterator[RecordCh
             buffer += block
             continue
         records = buffer[:cut]
-        count = len(closing_tag.findall(records))
+        count = records.count(closed)
+        if records.count(closing) != count:  # `</FinInstrmGnlAttrbts`, or `</RefData >`
+            count = len(closing_tag.findall(records))
         yield RecordChunk(opening + records + ending, row, line, count)
         row += count
         line += records.count(b"\n")

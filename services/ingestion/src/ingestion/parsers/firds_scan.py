@@ -20,6 +20,7 @@ own, so it cannot read a piece differently from lxml:
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from functools import lru_cache
 
 from lxml import etree
@@ -119,12 +120,21 @@ def _well_formed(document: bytes) -> bool:
     return True
 
 
-ScannedRecord = tuple[str | None, RecordTexts, int]
+@dataclass(frozen=True, slots=True)
+class ScannedPiece:
+    """A piece's records, each as (delta record kind or None, its texts, the offset in
+    `text` where it starts)."""
+
+    text: str
+    records: list[tuple[str | None, RecordTexts, int]]
+
+    def line_at(self, offset: int) -> int:
+        """The line of the piece, from 1, that `offset` lies on (asked for rejects only)."""
+        return self.text.count("\n", 0, offset) + 1
 
 
-def scan_piece(document: bytes) -> list[ScannedRecord] | None:
-    """Each record of a piece as (delta record kind or None, its texts, the line of the
-    piece it starts on, from 1), or None when the lxml reader must read the piece."""
+def scan_piece(document: bytes) -> ScannedPiece | None:
+    """The records of a piece, or None when the lxml reader must read the piece."""
     declared = _ENCODING.match(document)
     if declared is not None and declared.group(1).lower() not in (b"utf-8", b"utf8"):
         return None
@@ -139,19 +149,15 @@ def scan_piece(document: bytes) -> list[ScannedRecord] | None:
     if first is None:
         return None
     pattern = record_pattern(f"{first.group(1)}:" if first.group(1) else "")
-    records: list[ScannedRecord] = []
-    lines, counted = 1, 0
+    records: list[tuple[str | None, RecordTexts, int]] = []
     make = RecordTexts._make
     match = pattern.match(text, position)
     while match is not None:
-        start = match.start()
-        lines += text.count("\n", counted, start)
-        counted = start
         groups = match.groups()
-        records.append((groups[0], make(groups[1:]), lines))
+        records.append((groups[0], make(groups[1:]), match.start()))
         position = match.end()
         match = pattern.match(text, position)
     # a record outside the layout stops the scan short of the wrapper's end
     if _WRAPPER_CLOSE.fullmatch(text, position) is None:
         return None
-    return records
+    return ScannedPiece(text, records)
