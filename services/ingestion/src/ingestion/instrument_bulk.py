@@ -17,10 +17,11 @@ import asyncio
 import multiprocessing
 import os
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 
@@ -28,7 +29,7 @@ from ingestion.adapters import instruments as store
 from ingestion.adapters import repository
 from ingestion.adapters.instruments import StagedMerge
 from ingestion.events_json import as_modification
-from ingestion.instrument_pieces import ChunkJob, PreparedChunk, prepare_chunk
+from ingestion.instrument_pieces import ChunkJob, PreparedChunk, prepare_chunk, warm_up
 from ingestion.parsers.firds_chunks import RecordChunk, iter_record_chunks
 from ingestion.parsers.source import ZipLimits, xml_error_at
 from ingestion.summary import IngestSummary
@@ -52,48 +53,64 @@ def default_workers() -> int:
     return max(1, os.cpu_count() or 1)
 
 
+class ParsePool(NamedTuple):
+    executor: ProcessPoolExecutor
+    workers: int
+
+
+@contextmanager
+def parse_pool(workers: int | None = None) -> Iterator[ParsePool]:
+    """The worker processes of a bulk load, started at once: each spends most of a second
+    importing what parsing needs, which the caller can overlap with other work (the file's
+    checksum) before the first piece is ready."""
+    count = workers or default_workers()
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=count, mp_context=context) as executor:
+        for _ in range(count):
+            executor.submit(warm_up)
+        yield ParsePool(executor, count)
+
+
 async def load_firds_bulk(
     *,
     uow: UnitOfWork,
+    pool: ParsePool,
     path: Path,
     file_id: int,
     source: str,
     correlation_id: str,
     summary: IngestSummary,
     limits: ZipLimits,
-    workers: int | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> None:
     """Write every new or changed record of `path` as an instrument version with its event,
-    in the unit of work's transaction. Raises NotSplittable before writing anything when
-    the file does not have the FIRDS layout, DuplicateKeyInPiece when a piece holds a key
-    twice (roll back and take the record-by-record path), and the file's InputFileError."""
+    in the unit of work's transaction, parsed by the processes of `pool` (see parse_pool).
+    Raises NotSplittable before writing anything when the file does not have the FIRDS
+    layout, DuplicateKeyInPiece when a piece holds a key twice (roll back and take the
+    record-by-record path), and the file's InputFileError."""
     chunks = iter_record_chunks(path, limits, chunk_bytes=CHUNK_BYTES)
-    first = next(chunks, None)  # raises NotSplittable now, before a process is started
+    first = next(chunks, None)  # raises NotSplittable now, before a piece is parsed
     if first is None:
         return
-    count = workers or default_workers()
-    context = multiprocessing.get_context("spawn")
     pending: deque[asyncio.Future[PreparedChunk]] = deque()
     writer = _PieceWriter(uow, path, summary, correlation_id, progress)
-    with ProcessPoolExecutor(max_workers=count, mp_context=context) as pool:
-        try:
+    try:
 
-            def submit(chunk: RecordChunk) -> None:
-                job = ChunkJob(chunk, file_id, source, correlation_id)
-                pending.append(asyncio.wrap_future(pool.submit(prepare_chunk, job)))
+        def submit(chunk: RecordChunk) -> None:
+            job = ChunkJob(chunk, file_id, source, correlation_id)
+            pending.append(asyncio.wrap_future(pool.executor.submit(prepare_chunk, job)))
 
-            submit(first)
-            for chunk in chunks:
-                submit(chunk)
-                # at most two pieces per worker in flight: memory stays flat
-                while len(pending) > 2 * count:
-                    await writer.write(await pending.popleft())
-            while pending:
+        submit(first)
+        for chunk in chunks:
+            submit(chunk)
+            # at most two pieces per worker in flight: memory stays flat
+            while len(pending) > 2 * pool.workers:
                 await writer.write(await pending.popleft())
-        finally:
-            for future in pending:
-                future.cancel()
+        while pending:
+            await writer.write(await pending.popleft())
+    finally:
+        for future in pending:
+            future.cancel()
 
 
 class _PieceWriter:

@@ -148,6 +148,10 @@ def _encode_new(
     return line, value, change
 
 
+def warm_up() -> None:
+    """A worker's first task: importing this module is the work (see parse_pool)."""
+
+
 def _read_piece(job: ChunkJob, out: PreparedChunk) -> Iterator[FirdsRecord | Reject]:
     """The piece's records checked, in order: scanned when the piece is in ESMA's layout,
     else through an lxml tree (which also reports a piece that is not well-formed)."""

@@ -4,6 +4,7 @@ back whole, so no partial snapshot or partial file is ever published)."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import math
@@ -17,7 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ingestion.adapters import repository
 from ingestion.domain.records import Holding, Reject
-from ingestion.instrument_bulk import BULK_MIN_BYTES, DuplicateKeyInPiece, load_firds_bulk
+from ingestion.instrument_bulk import (
+    BULK_MIN_BYTES,
+    DuplicateKeyInPiece,
+    load_firds_bulk,
+    parse_pool,
+)
 from ingestion.instrument_writer import InstrumentWriter
 from ingestion.parsers import InputFileError, parse_file
 from ingestion.parsers.firds_chunks import NotSplittable
@@ -249,18 +255,18 @@ async def ingest_instruments(
     A large FIRDS file is loaded in pieces by `parse_workers` processes (default: one per
     CPU; 0 turns the bulk path off), see instrument_bulk.
     """
-    sha = sha256 or file_sha256(path)
     if _bulk_eligible(path, fmt, parse_workers):
-        bulk = await _ingest_firds_bulk(
+        bulk, sha256 = await _ingest_firds_bulk(
             engine=engine,
             path=path,
-            sha=sha,
+            sha=sha256,
             source=source,
             progress=progress,
             parse_workers=parse_workers,
         )
         if bulk is not None:
             return bulk
+    sha = sha256 or file_sha256(path)
     summary = IngestSummary(path=str(path), format=fmt, portfolio_id="", as_of=None)
     async with UnitOfWork(engine, producer=PRODUCER) as uow:
         file_id = await _register_instruments_file(uow, summary, sha=sha, source=source)
@@ -329,38 +335,43 @@ async def _ingest_firds_bulk(
     *,
     engine: AsyncEngine,
     path: Path,
-    sha: str,
+    sha: str | None,
     source: str | None,
     progress: Progress | None,
     parse_workers: int | None,
-) -> IngestSummary | None:
-    """The bulk load of a FIRDS file, or None when it does not apply (a layout the splitter
-    does not know, or a key twice in one piece): nothing was written then."""
+) -> tuple[IngestSummary | None, str]:
+    """The bulk load of a FIRDS file and the file's checksum; no summary when the bulk load
+    does not apply (a layout the splitter does not know, or a key twice in one piece):
+    nothing was written then. The checksum is computed while the workers start."""
     summary = IngestSummary(path=str(path), format="firds", portfolio_id="", as_of=None)
-    try:
-        async with UnitOfWork(engine, producer=PRODUCER) as uow:
-            file_id = await _register_instruments_file(uow, summary, sha=sha, source=source)
-            if file_id is None:
-                return summary
-            await load_firds_bulk(
-                uow=uow,
-                path=path,
-                file_id=file_id,
-                source=source or path.name,
-                correlation_id=f"file:{sha[:32]}",
-                summary=summary,
-                limits=DEFAULT_ZIP_LIMITS,
-                workers=parse_workers,
-                progress=progress,
+    with parse_pool(parse_workers) as pool:
+        sha = sha or await asyncio.to_thread(file_sha256, path)
+        try:
+            async with UnitOfWork(engine, producer=PRODUCER) as uow:
+                file_id = await _register_instruments_file(uow, summary, sha=sha, source=source)
+                if file_id is None:
+                    return summary, sha
+                await load_firds_bulk(
+                    uow=uow,
+                    pool=pool,
+                    path=path,
+                    file_id=file_id,
+                    source=source or path.name,
+                    correlation_id=f"file:{sha[:32]}",
+                    summary=summary,
+                    limits=DEFAULT_ZIP_LIMITS,
+                    progress=progress,
+                )
+                await _finish_file(uow, summary, file_id)
+                await uow.commit()
+        except (NotSplittable, DuplicateKeyInPiece) as exc:
+            log.info(
+                "bulk load not applicable; reading record by record", path=str(path), why=str(exc)
             )
-            await _finish_file(uow, summary, file_id)
-            await uow.commit()
-    except (NotSplittable, DuplicateKeyInPiece) as exc:
-        log.info("bulk load not applicable; reading record by record", path=str(path), why=str(exc))
-        if progress is not None and summary.rows_read:
-            progress(-summary.rows_read)  # the rows are read again from the start
-        return None
-    return summary
+            if progress is not None and summary.rows_read:
+                progress(-summary.rows_read)  # the rows are read again from the start
+            return None, sha
+    return summary, sha
 
 
 async def ingest_file(
