@@ -47,15 +47,57 @@ def recorded_json(
     `envelope_json(recorded_envelope(recorded_event(...)))` writes (a test holds them equal),
     built from a template: five times faster, for files of millions of records.
     `valid_from`/`valid_to` are ISO dates; `occurred_at` comes from `utc_stamp`."""
-    ids = _encode_json(other_ids) if other_ids else "{}"
-    return (
-        f'{{"event_id":"{event_id}",{_JSON_HEAD}{occurred_at}{_JSON_MIDDLE}'
-        f'{_json_text(correlation_id)}{_JSON_SCHEMA}{change}","isin":{_json_text(isin)},'
-        f'"mic":{_json_or_null(mic)},"name":{_json_or_null(name)},"cfi":{_json_or_null(cfi)},'
-        f'"currency":{_json_or_null(currency)},"valid_from":{_json_or_null(valid_from)},'
-        f'"valid_to":{_json_or_null(valid_to)},"other_ids":{ids},'
-        f'"source_file":{_json_or_null(source_file)}}}}}'
-    ).encode()
+    template = RecordedJson(
+        occurred_at=occurred_at,
+        correlation_id=correlation_id,
+        other_ids=other_ids,
+        source_file=source_file,
+    )
+    return template.render(event_id, change, isin, mic, name, cfi, currency, valid_from, valid_to)
+
+
+class RecordedJson:
+    """`recorded_json` for the events of one piece of a file, which share their time,
+    correlation id, other identifiers and source file: those parts are encoded once."""
+
+    __slots__ = ("_head", "_tail")
+
+    def __init__(
+        self,
+        *,
+        occurred_at: str,
+        correlation_id: str,
+        other_ids: dict[str, str],
+        source_file: str | None,
+    ) -> None:
+        ids = _encode_json(other_ids) if other_ids else "{}"
+        self._head = (
+            f'",{_JSON_HEAD}{occurred_at}{_JSON_MIDDLE}{_json_text(correlation_id)}{_JSON_SCHEMA}'
+        )
+        self._tail = f',"other_ids":{ids},"source_file":{_json_or_null(source_file)}}}}}'
+
+    def render(
+        self,
+        event_id: str,
+        change: str,
+        isin: str,
+        mic: str | None,
+        name: str | None,
+        cfi: str | None,
+        currency: str | None,
+        valid_from: str | None,
+        valid_to: str | None,
+    ) -> bytes:
+        text = _json_text
+        return (
+            f'{{"event_id":"{event_id}{self._head}{change}","isin":{text(isin)},'
+            f'"mic":{"null" if mic is None else text(mic)},'
+            f'"name":{"null" if name is None else text(name)},'
+            f'"cfi":{"null" if cfi is None else text(cfi)},'
+            f'"currency":{"null" if currency is None else text(currency)},'
+            f'"valid_from":{"null" if valid_from is None else text(valid_from)},'
+            f'"valid_to":{"null" if valid_to is None else text(valid_to)}{self._tail}'
+        ).encode()
 
 
 _encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode

@@ -20,7 +20,7 @@ from lxml import etree
 from ingestion.domain.identifiers import valid_canonical_isins
 from ingestion.domain.instruments import change_for, content_digest, status_for
 from ingestion.domain.records import FirdsRecordType, Reject
-from ingestion.events_json import recorded_json, utc_stamp
+from ingestion.events_json import RecordedJson, utc_stamp
 from ingestion.parsers.firds import FirdsRecord, check_record, read_record, record_kind
 from ingestion.parsers.firds_chunks import RecordChunk
 from ingestion.parsers.firds_scan import scan_piece
@@ -92,7 +92,7 @@ def _copy_text(value: str | None) -> str:
 
 
 def _encode_new(
-    record: FirdsRecord, event_id: str, job: ChunkJob, file_id: str, source: str, occurred_at: str
+    record: FirdsRecord, event_id: str, events: RecordedJson, file_id: str, source: str
 ) -> tuple[str, bytes, str]:
     """A record whose key is new as (its COPY line in INSTRUMENT_COLUMNS order, its event
     JSON, the change announced): what `next_version(record, None)`, `version_record` and
@@ -130,20 +130,16 @@ def _encode_new(
             source,
         )
     )
-    value = recorded_json(
-        event_id=event_id,
-        occurred_at=occurred_at,
-        correlation_id=job.correlation_id,
-        change=change,
-        isin=record.isin,
-        mic=record.mic,
-        name=record.full_name or record.short_name,
-        cfi=record.cfi,
-        currency=record.currency,
-        valid_from=valid_from.day if valid_from is not None else None,
-        valid_to=valid_to.day if valid_to is not None else None,
-        other_ids={},
-        source_file=job.source,
+    value = events.render(
+        event_id,
+        change,
+        record.isin,
+        record.mic,
+        record.full_name or record.short_name,
+        record.cfi,
+        record.currency,
+        valid_from.day if valid_from is not None else None,
+        valid_to.day if valid_to is not None else None,
     )
     return line, value, change
 
@@ -187,7 +183,12 @@ def prepare_chunk(job: ChunkJob) -> PreparedChunk:
     out = PreparedChunk()
     lines: list[str] = []
     frames = FrameWriter()
-    occurred_at = utc_stamp(datetime.now(UTC))
+    events = RecordedJson(
+        occurred_at=utc_stamp(datetime.now(UTC)),
+        correlation_id=job.correlation_id,
+        other_ids={},  # no other identifiers in FIRDS
+        source_file=job.source,
+    )
     file_id, source = str(job.file_id), _copy_text(job.source)
     changes: Counter[str] = Counter()
     rows = 0
@@ -212,7 +213,7 @@ def prepare_chunk(job: ChunkJob) -> PreparedChunk:
         for issue in record.issues:
             out.field_issues[str(issue.reason)] += 1
         event_id = next(event_ids)
-        line, value, change = _encode_new(record, event_id, job, file_id, source, occurred_at)
+        line, value, change = _encode_new(record, event_id, events, file_id, source)
         lines.append(line)
         frames.add(event_id, record.isin.encode(), value)
         changes[change] += 1
