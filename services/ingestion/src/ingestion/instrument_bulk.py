@@ -30,6 +30,7 @@ from ingestion.adapters import repository
 from ingestion.adapters.instruments import StagedMerge
 from ingestion.events_json import as_modification
 from ingestion.instrument_pieces import ChunkJob, PreparedChunk, prepare_chunk, warm_up
+from ingestion.parsers.errors import FileChangedError
 from ingestion.parsers.firds_chunks import RecordChunk, iter_record_chunks
 from ingestion.parsers.source import ZipLimits, xml_error_at
 from ingestion.summary import IngestSummary
@@ -133,6 +134,13 @@ class _PieceWriter:
         self.merging = False
 
     async def write(self, prepared: PreparedChunk) -> None:
+        if prepared.changed_file is not None:
+            raise FileChangedError(
+                self.path,
+                "the file changed while it was being read",
+                where=prepared.changed_file,
+                fix="Ingest it again once it is no longer being written",
+            )
         if prepared.syntax_error is not None:
             message, line, column = prepared.syntax_error
             raise xml_error_at(self.path, message, line, column, at_end=False)

@@ -22,7 +22,7 @@ from ingestion.domain.instruments import change_for, content_digest, status_for
 from ingestion.domain.records import FirdsRecordType, Reject
 from ingestion.events_json import RecordedJson, utc_stamp
 from ingestion.parsers.firds import FirdsRecord, check_record, read_record, record_kind
-from ingestion.parsers.firds_chunks import RecordChunk
+from ingestion.parsers.firds_chunks import ChangedWhileReading, RecordChunk
 from ingestion.parsers.firds_scan import scan_piece
 from secmaster_common.db.frames import FrameWriter
 
@@ -47,6 +47,8 @@ class PreparedChunk:
     # lxml's complaint about a piece that is not well-formed: (message, line in the file,
     # column); exceptions with our arguments do not cross processes, so it travels as data
     syntax_error: tuple[str, int | None, int | None] | None = None
+    # the piece's records were not in the file as the splitter found them
+    changed_file: str | None = None
     quarantined: Counter[str] = field(default_factory=Counter)
     field_issues: Counter[str] = field(default_factory=Counter)
     changes: Counter[str] = field(default_factory=Counter)
@@ -153,7 +155,12 @@ def _read_piece(job: ChunkJob, out: PreparedChunk) -> Iterator[FirdsRecord | Rej
     else through an lxml tree (which also reports a piece that is not well-formed)."""
     chunk = job.chunk
     line_offset = chunk.first_line - 1
-    scanned = scan_piece(chunk.document)
+    try:
+        document = chunk.document()
+    except ChangedWhileReading as exc:
+        out.changed_file = str(exc)
+        return
+    scanned = scan_piece(document)
     if scanned is not None:
         records = scanned.records
         valid_isins = valid_canonical_isins([texts.isin or "" for _, texts, _ in records])
@@ -168,7 +175,7 @@ def _read_piece(job: ChunkJob, out: PreparedChunk) -> Iterator[FirdsRecord | Rej
         return
     parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
     try:
-        root = etree.fromstring(chunk.document, parser)
+        root = etree.fromstring(document, parser)
     except etree.XMLSyntaxError as exc:
         line = exc.lineno + line_offset if exc.lineno else None
         out.syntax_error = (str(exc.msg or exc), line, exc.offset)

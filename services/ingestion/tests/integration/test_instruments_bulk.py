@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ingestion import instrument_bulk, service
 from ingestion.parsers import MalformedXmlError, parse_file
+from ingestion.parsers.errors import FileChangedError
 from ingestion.service import ingest_instruments
 from ingestion.summary import IngestSummary
 from secmaster_common.db.engine import make_engine
@@ -231,4 +232,33 @@ async def test_a_broken_record_deep_in_the_file_is_reported_with_its_line(
         await ingest(engine, broken, workers=2)
     assert caught.value.where is not None and caught.value.where.startswith("line 303,")
     assert await rows(engine, "SELECT count(*) FROM instruments") == [(0,)]
+    assert await publish() == 0
+
+
+async def test_a_file_written_to_while_it_is_loaded_stores_and_publishes_nothing(
+    engine: AsyncEngine,
+    publish: Publish,
+    firds: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    path = tmp_path / "FULINS_changing.xml"
+    path.write_bytes(firds.write("FULINS_src.xml", [firds.row(n) for n in range(400)]).read_bytes())
+    cut_into_pieces = instrument_bulk.iter_record_chunks
+
+    def changed_after_the_first_piece(*args: Any, **kwargs: Any) -> Any:
+        pieces = cut_into_pieces(*args, **kwargs)
+        first = next(pieces)
+        # a record of the first piece is rewritten after the splitter read it
+        data = path.read_bytes()
+        at = data.index(b"<FullNm>") + len(b"<FullNm>")
+        path.write_bytes(data[:at] + b"X" + data[at + 1 :])
+        yield first
+        yield from pieces
+
+    monkeypatch.setattr(instrument_bulk, "iter_record_chunks", changed_after_the_first_piece)
+    with pytest.raises(FileChangedError, match="changed while it was being read"):
+        await ingest(engine, path, workers=2)
+    assert await rows(engine, "SELECT count(*) FROM instruments") == [(0,)]
+    assert await rows(engine, "SELECT count(*) FROM files") == [(0,)]
     assert await publish() == 0

@@ -154,6 +154,26 @@ def test_a_zipped_file_is_cut_from_its_member(reference_dir: Path, tmp_path: Pat
         out.write(reference_dir / "firds" / DELTA, DELTA)
     chunks = list(iter_record_chunks(archive, DEFAULT_ZIP_LIMITS, chunk_bytes=64 << 10))
     assert sum(c.records for c in chunks) == 1382
+    # a zip member's records travel with the piece; a plain file's are read again where
+    # they are, into the same documents
+    assert all(c.body is not None and c.span is None for c in chunks)
+    plain = list(
+        iter_record_chunks(
+            reference_dir / "firds" / DELTA, DEFAULT_ZIP_LIMITS, chunk_bytes=64 << 10
+        )
+    )
+    assert all(c.body is None and c.span is not None for c in plain)
+    assert [c.document() for c in plain] == [c.document() for c in chunks]
+
+
+def test_a_piece_whose_records_changed_in_the_file_is_not_read(tmp_path: Path) -> None:
+    path = tmp_path / "FULINS.xml"
+    path.write_bytes(_firds(_record(0) + _record(1, name="B") + _record(2)))
+    (chunk,) = iter_record_chunks(path, DEFAULT_ZIP_LIMITS)
+    path.write_bytes(path.read_bytes().replace(b"<FullNm>B<", b"<FullNm>C<"))
+    prepared = prepare_chunk(ChunkJob(chunk, 7, "FULINS.xml", "file:abc"))
+    assert prepared.changed_file is not None and str(path) in prepared.changed_file
+    assert prepared.rows_read == 0 and prepared.events == 0 and not prepared.copy_text
 
 
 def test_a_created_event_turns_into_a_modification_and_nothing_else_does() -> None:

@@ -36,6 +36,12 @@ class MalformedXmlError(InputFileError):
     code = "malformed_xml"
 
 
+class FileChangedError(InputFileError):
+    """The file was written to while it was being read."""
+
+    code = "file_changed"
+
+
 class WrongEncodingError(InputFileError):
     code = "wrong_encoding"
 

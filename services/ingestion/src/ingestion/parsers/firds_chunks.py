@@ -11,7 +11,9 @@ No library splits XML at element boundaries without parsing it, hence this modul
 
 from __future__ import annotations
 
+import os
 import re
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +22,7 @@ from typing import IO
 from lxml import etree
 
 from ingestion.parsers.errors import MalformedXmlError
-from ingestion.parsers.source import ZipLimits, open_binary, xml_error
+from ingestion.parsers.source import ZipLimits, is_zip, open_binary, xml_error
 
 # The first record element: a full file's RefData or a delta file's FinInstrm.
 _RECORD_START = re.compile(rb"<(?:([A-Za-z_][\w.\-]*):)?(RefData|FinInstrm)(?=[\s/>])")
@@ -34,12 +36,36 @@ HEADER_LIMIT = 1 << 20
 @dataclass(frozen=True, slots=True)
 class RecordChunk:
     """A standalone document holding records `first_row`.. of the file; its first record
-    starts on line `first_line` of the file (line 1 of the document)."""
+    starts on line `first_line` of the file (line 1 of the document).
 
-    document: bytes
+    The records of a plain file are not carried but read again by whoever builds the
+    document (`document()`, in a parse worker): `span` says where they are, with their
+    CRC-32, so they need not be copied through a pipe to the worker (a million-record file
+    is 800 MB). Records from a zip member are carried in `body`."""
+
+    head: bytes
+    body: bytes | None
+    tail: bytes
     first_row: int
     first_line: int
     records: int
+    span: tuple[str, int, int, int] | None = None  # path, offset, length, CRC-32
+
+    def document(self) -> bytes:
+        if self.body is not None:
+            return self.head + self.body + self.tail
+        if self.span is None:
+            raise ValueError("a piece with neither its records nor where they are")
+        path, offset, length, crc = self.span
+        with open(path, "rb") as handle:
+            body = os.pread(handle.fileno(), length, offset)
+        if len(body) != length or zlib.crc32(body) != crc:
+            raise ChangedWhileReading(f"{path}: bytes {offset}..{offset + length} changed")
+        return self.head + body + self.tail
+
+
+class ChangedWhileReading(Exception):
+    """A piece's records are no longer in the file where and as they were found."""
 
 
 class NotSplittable(Exception):
@@ -94,11 +120,14 @@ def iter_record_chunks(
     Raises NotSplittable before yielding anything when the header is not the FIRDS layout,
     and the InputFileError of a truncated or malformed file once the trailer is reached.
     """
+    by_reference = not is_zip(path)  # a plain file's pieces are read again by the workers
     with open_binary(path, limits) as stream:
-        yield from _split(path, stream, chunk_bytes)
+        yield from _split(path, stream, chunk_bytes, by_reference=by_reference)
 
 
-def _split(path: Path, stream: IO[bytes], chunk_bytes: int) -> Iterator[RecordChunk]:
+def _split(
+    path: Path, stream: IO[bytes], chunk_bytes: int, *, by_reference: bool
+) -> Iterator[RecordChunk]:
     buffer = b""
     while (match := _RECORD_START.search(buffer)) is None:
         block = stream.read(chunk_bytes)
@@ -115,6 +144,7 @@ def _split(path: Path, stream: IO[bytes], chunk_bytes: int) -> Iterator[RecordCh
     declared = _DECLARATION.match(header)
     opening, ending = _wrapper(container, declared.group(1) if declared else b"")
     buffer = buffer[match.start() :]
+    offset = match.start()  # of `buffer` in the file
     row = 1
     line = header.count(b"\n") + 1
     exhausted = False
@@ -139,10 +169,15 @@ def _split(path: Path, stream: IO[bytes], chunk_bytes: int) -> Iterator[RecordCh
         count = records.count(closed)
         if records.count(closing) != count:  # `</FinInstrmGnlAttrbts`, or `</RefData >`
             count = len(closing_tag.findall(records))
-        yield RecordChunk(opening + records + ending, row, line, count)
+        if by_reference:
+            span = (str(path), offset, cut, zlib.crc32(records))
+            yield RecordChunk(opening, None, ending, row, line, count, span)
+        else:
+            yield RecordChunk(opening, records, ending, row, line, count)
         row += count
         line += records.count(b"\n")
         buffer = buffer[cut:]
+        offset += cut
     _check_trailer(path, header, buffer, line)
 
 
