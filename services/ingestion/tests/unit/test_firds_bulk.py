@@ -12,7 +12,7 @@ import pytest
 
 from ingestion.domain.instruments import next_version
 from ingestion.domain.records import Instrument, Reject
-from ingestion.events_json import as_modification, recorded_json, utc_stamp
+from ingestion.events_json import RecordedJson, as_modification, utc_stamp
 from ingestion.instrument_pieces import ChunkJob, prepare_chunk, random_uuids
 from ingestion.instrument_writer import recorded_envelope, recorded_event
 from ingestion.parsers import MalformedXmlError, parse_file
@@ -63,20 +63,22 @@ def test_event_json_is_byte_for_byte_the_envelope_pydantic_writes(reference_dir:
         assert version is not None
         envelope = recorded_envelope(recorded_event(version, source=DELTA), correlation_id="c-1")
         payload = envelope.payload
-        fast = recorded_json(
-            event_id=str(envelope.event_id),
+        template = RecordedJson(
             occurred_at=utc_stamp(envelope.occurred_at),
             correlation_id="c-1",
-            change=payload.change,
-            isin=payload.isin,
-            mic=payload.mic,
-            name=payload.name,
-            cfi=payload.cfi,
-            currency=payload.currency,
-            valid_from=payload.valid_from.isoformat() if payload.valid_from else None,
-            valid_to=payload.valid_to.isoformat() if payload.valid_to else None,
             other_ids=payload.other_ids,
             source_file=payload.source_file,
+        )
+        fast = template.render(
+            str(envelope.event_id),
+            payload.change,
+            payload.isin,
+            payload.mic,
+            payload.name,
+            payload.cfi,
+            payload.currency,
+            payload.valid_from.isoformat() if payload.valid_from else None,
+            payload.valid_to.isoformat() if payload.valid_to else None,
         )
         assert fast == envelope_json(envelope)
         assert Envelope[InstrumentRecorded].model_validate_json(fast) == envelope
@@ -177,20 +179,19 @@ def test_a_piece_whose_records_changed_in_the_file_is_not_read(tmp_path: Path) -
 
 
 def test_a_created_event_turns_into_a_modification_and_nothing_else_does() -> None:
-    created = recorded_json(
-        event_id=str(uuid.uuid4()),
-        occurred_at="2026-11-22T05:00:00Z",
-        correlation_id="c",
-        change="created",
-        isin="DE0000000009",
-        mic="XEUR",
-        name='"created" in the name',
-        cfi=None,
-        currency="EUR",
-        valid_from="2020-01-01",
-        valid_to=None,
-        other_ids={},
-        source_file="f.xml",
+    template = RecordedJson(
+        occurred_at="2026-11-22T05:00:00Z", correlation_id="c", other_ids={}, source_file="f.xml"
+    )
+    created = template.render(
+        str(uuid.uuid4()),
+        "created",
+        "DE0000000009",
+        "XEUR",
+        '"created" in the name',
+        None,
+        "EUR",
+        "2020-01-01",
+        None,
     )
     modified = Envelope[InstrumentRecorded].model_validate_json(as_modification(created))
     assert modified.payload.change == "modified"
