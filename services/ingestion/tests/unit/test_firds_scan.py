@@ -149,6 +149,18 @@ def test_pretty_printed_and_prefixed_pieces_are_scanned() -> None:
         ("another encoding", piece(BOND, open_=OPEN.replace("UTF-8", "ISO-8859-1"))),
         ("a malformed record", piece(BOND, OPTION.replace("</ShrtNm>", "</ShrtNam>"))),
         (
+            "an undeclared prefix deep in a record",
+            piece(OPTION.replace("<PricMltplr>100</PricMltplr>", "<q:PricMltplr>1</q:PricMltplr>")),
+        ),
+        (
+            "a prefixed attribute",
+            piece(BOND.replace('<NmnlValPerUnit Ccy="EUR">', '<NmnlValPerUnit q:Ccy="EUR">')),
+        ),
+        (
+            "an undeclared record prefix",
+            piece(BOND.replace("<", "<q:").replace("<q:/", "</q:")),
+        ),
+        (
             "an empty element",
             piece(BOND.replace("<ShrtNm>ACME/1.625 BD 20300115</ShrtNm>", "<ShrtNm/>")),
         ),
@@ -173,6 +185,9 @@ _ALTERATIONS = (
     ("lower-case a text", r">([A-Z]+)</", lambda m: f">{m.group(1).lower()}</"),
     ("bad date", r">(\d{4})-", r">\1/"),
     ("unicode space", r">([^<]+)</", ">\u2003\\1\u00a0</"),
+    ("undeclared prefix", r"<(\w+)>([^<]*)</\1>", r"<q:\1>\2</q:\1>"),
+    ("prefixed attribute", r"<(\w+)>", r'<\1 q:x="1">'),
+    ("declared prefix", r"<(\w+)>([^<]*)</\1>", r'<q:\1 xmlns:q="u">\2</q:\1>'),
 )
 
 
@@ -194,7 +209,7 @@ def test_random_alterations_are_read_as_lxml_reads_them_or_left_to_lxml(
     delta_open = OPEN.replace("auth.017.001.02", "auth.036.001.02")
     rng = random.Random(20261122)
     scanned = declined = 0
-    for _ in range(3000):
+    for _ in range(4000):
         if rng.random() < 0.5:
             records, open_ = [rng.choice(delta_records) for _ in range(3)], delta_open
         else:
@@ -214,4 +229,4 @@ def test_random_alterations_are_read_as_lxml_reads_them_or_left_to_lxml(
         scanned += 1
         assert got == expected, document
     # both kinds happen often: the comparison is not vacuous, the fallback is exercised
-    assert scanned > 750 and declined > 750, (scanned, declined)
+    assert scanned > 600 and declined > 1000, (scanned, declined)

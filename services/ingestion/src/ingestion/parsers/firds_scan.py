@@ -9,10 +9,11 @@ own, so it cannot read a piece differently from lxml:
 - libxml2 first parses the whole piece without building a tree; a piece that is not
   well-formed is left to the lxml reader, which reports the error as before.
 - The pattern takes only the layout ESMA writes: the schema's elements in the schema's
-  order, unprefixed or all under the record's prefix, no attributes, comments, CDATA,
-  entity references or carriage returns in or around the texts read, no blanks around
-  those texts, whitespace at most between tags. For such a record, each text the pattern
-  captures is the text lxml gives.
+  order, unprefixed or all under the record's declared prefix (namespace errors are the
+  one kind libxml2 reports only when it builds a tree), no comments or CDATA, no
+  attributes but unprefixed ones on elements not read, no entity references or carriage
+  returns in or around the texts read, no blanks around those texts, whitespace at most
+  between tags. For such a record, each text the pattern captures is the text lxml gives.
 - A piece with any record outside that layout, or other content between records, is
   read whole by the lxml reader (`scan_piece` returns None).
 """
@@ -37,6 +38,8 @@ _FIRST_RECORD = re.compile(r"<(?:([A-Za-z_][\w.\-]*):)?(?:RefData|FinInstrm)[\s>
 # the last character sits before the closing tag, where it is cheapest.
 _TEXT = r"(?:[^\s<&\r][^<&\r]*+)?+"
 _TEXT_END = r"(?<!\s)"
+_NAME = r"[A-Za-z_][\w.\-]*"  # no colon: a prefix is part of the pattern
+_ATTRIBUTES = rf"""(?:\s++{_NAME}\s*+=\s*+(?:"[^"<]*+"|'[^'<]*+'))*+\s*+"""
 
 
 @lru_cache(maxsize=8)
@@ -56,8 +59,14 @@ def record_pattern(prefix: str) -> re.Pattern[str]:
         return rf"(?:<{p}{name}>[^<]*+</{p}{name}>\s*+)?+"
 
     def rest(section: str, read_once: str) -> str:
-        # the rest of a section, which may hold anything but `read_once` again
-        return rf"[^<]*+(?:<(?!/{p}{section}>|{p}{read_once}[\s/>])[^<]*+)*+"
+        # the rest of a section: elements of the record's prefix but `read_once` again,
+        # with unprefixed attributes (an undeclared prefix is an error only a parser that
+        # builds the tree reports); no comments, processing instructions or CDATA
+        tag = (
+            rf"<(?!/{p}{section}>|{p}{read_once}[\s/>])"
+            rf"(?:/{p}{_NAME}\s*+|{p}{_NAME}{_ATTRIBUTES}/?)>"
+        )
+        return rf"[^<]*+(?:{tag}[^<]*+)*+"
 
     return re.compile(
         rf"(?:<{p}RefData>|<{p}FinInstrm>\s*+<{p}(?P<kind>NewRcrd|ModfdRcrd|TermntdRcrd|CancRcrd)>)\s*+"
@@ -79,7 +88,7 @@ def record_pattern(prefix: str) -> re.Pattern[str]:
         + read("TermntnDt", "termination")
         + rf"</{p}TradgVnRltdAttrbts>\s*+)?+"
         + rf"(?:<{p}DebtInstrmAttrbts>\s*+"
-        + rf"(?:<{p}TtlIssdNmnlAmt(?:\s[^>]*)?>[^<]*+</{p}TtlIssdNmnlAmt>\s*+)?+"
+        + rf"(?:<{p}TtlIssdNmnlAmt{_ATTRIBUTES}>[^<]*+</{p}TtlIssdNmnlAmt>\s*+)?+"
         + read("MtrtyDt", "maturity")
         + rest("DebtInstrmAttrbts", "MtrtyDt")
         + rf"</{p}DebtInstrmAttrbts>\s*+)?+"
@@ -148,7 +157,10 @@ def scan_piece(document: bytes) -> ScannedPiece | None:
     first = _FIRST_RECORD.match(text, position)
     if first is None:
         return None
-    pattern = record_pattern(f"{first.group(1)}:" if first.group(1) else "")
+    prefix = first.group(1)
+    if prefix and f"xmlns:{prefix}=" not in opened.group():
+        return None  # a prefix the piece does not declare: lxml names the error
+    pattern = record_pattern(f"{prefix}:" if prefix else "")
     records: list[tuple[str | None, RecordTexts, int]] = []
     make = RecordTexts._make
     match = pattern.match(text, position)
