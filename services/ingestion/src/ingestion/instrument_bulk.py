@@ -17,7 +17,7 @@ import asyncio
 import multiprocessing
 import os
 from collections import Counter, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -83,12 +83,14 @@ async def load_firds_bulk(
     summary: IngestSummary,
     limits: ZipLimits,
     progress: Callable[[int], None] | None = None,
+    between_pieces: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
     """Write every new or changed record of `path` as an instrument version with its event,
     in the unit of work's transaction, parsed by the processes of `pool` (see parse_pool).
     Raises NotSplittable before writing anything when the file does not have the FIRDS
     layout, DuplicateKeyInPiece when a piece holds a key twice (roll back and take the
-    record-by-record path), and the file's InputFileError."""
+    record-by-record path), and the file's InputFileError. `between_pieces` is awaited
+    before a piece is written; what it raises stops the load."""
     chunks = iter_record_chunks(path, limits, chunk_bytes=CHUNK_BYTES)
     first = next(chunks, None)  # raises NotSplittable now, before a piece is parsed
     if first is None:
@@ -96,6 +98,11 @@ async def load_firds_bulk(
     pending: deque[asyncio.Future[PreparedChunk]] = deque()
     writer = _PieceWriter(uow, path, summary, correlation_id, progress)
     try:
+
+        async def write_next() -> None:
+            if between_pieces is not None:
+                await between_pieces()
+            await writer.write(await pending.popleft())
 
         def submit(chunk: RecordChunk) -> None:
             job = ChunkJob(chunk, file_id, source, correlation_id)
@@ -106,9 +113,9 @@ async def load_firds_bulk(
             submit(chunk)
             # at most two pieces per worker in flight: memory stays flat
             while len(pending) > 2 * pool.workers:
-                await writer.write(await pending.popleft())
+                await write_next()
         while pending:
-            await writer.write(await pending.popleft())
+            await write_next()
     finally:
         for future in pending:
             future.cancel()

@@ -276,7 +276,7 @@ async def ingest_instruments(
             uow,
             file_id=file_id,
             source=source or path.name,
-            correlation_id=f"file:{sha[:32]}",
+            correlation_id=f"file:{file_id}",
             summary=summary,
             batch_size=batch_size,
         )
@@ -331,6 +331,10 @@ async def _finish_file(uow: UnitOfWork, summary: IngestSummary, file_id: int) ->
     )
 
 
+class _IngestedBefore(Exception):
+    """The file turned out to be one ingested before, once its checksum was known."""
+
+
 async def _ingest_firds_bulk(
     *,
     engine: AsyncEngine,
@@ -339,39 +343,93 @@ async def _ingest_firds_bulk(
     source: str | None,
     progress: Progress | None,
     parse_workers: int | None,
-) -> tuple[IngestSummary | None, str]:
+) -> tuple[IngestSummary | None, str | None]:
     """The bulk load of a FIRDS file and the file's checksum; no summary when the bulk load
     does not apply (a layout the splitter does not know, or a key twice in one piece):
-    nothing was written then. The checksum is computed while the workers start."""
+    nothing was written then.
+
+    The checksum (a few seconds for a file of a million records) is computed while the file
+    loads, not before: the file is registered under a provisional checksum, and once the
+    real one is known a file ingested before stops the load, which leaves nothing written,
+    as when it is recognised up front. Its events are correlated by the registry's id."""
     summary = IngestSummary(path=str(path), format="firds", portfolio_id="", as_of=None)
     with parse_pool(parse_workers) as pool:
-        sha = sha or await asyncio.to_thread(file_sha256, path)
+        hashing = None if sha else asyncio.ensure_future(asyncio.to_thread(file_sha256, path))
+        if hashing is not None:  # its error, if the load fails first, is not left unread
+            hashing.add_done_callback(lambda done: done.cancelled() or done.exception())
+        looked_up = False
+
+        async def stop_if_ingested_before() -> None:
+            # between pieces: a file ingested before is recognised as soon as it can be
+            nonlocal looked_up
+            if hashing is not None and hashing.done() and not looked_up:
+                looked_up = True
+                async with engine.connect() as conn:
+                    if await _find_instruments_file(conn, hashing.result()) is not None:
+                        raise _IngestedBefore
+
         try:
             async with UnitOfWork(engine, producer=PRODUCER) as uow:
-                file_id = await _register_instruments_file(uow, summary, sha=sha, source=source)
-                if file_id is None:
-                    return summary, sha
+                if sha is None:
+                    file_id = await repository.register_file(
+                        uow.conn,
+                        sha256=f"pending:{uuid.uuid4().hex}",
+                        source=source or summary.path,
+                        fmt=summary.format,
+                        portfolio_id="",
+                        as_of=None,
+                    )
+                    summary.file_id = file_id
+                else:
+                    file_id = await _register_instruments_file(uow, summary, sha=sha, source=source)
+                    if file_id is None:
+                        return summary, sha
                 await load_firds_bulk(
                     uow=uow,
                     pool=pool,
                     path=path,
                     file_id=file_id,
                     source=source or path.name,
-                    correlation_id=f"file:{sha[:32]}",
+                    correlation_id=f"file:{file_id}",
                     summary=summary,
                     limits=DEFAULT_ZIP_LIMITS,
                     progress=progress,
+                    between_pieces=stop_if_ingested_before,
                 )
+                if hashing is not None:
+                    sha = await hashing
+                    if await _find_instruments_file(uow.conn, sha) is not None:
+                        raise _IngestedBefore
+                    await repository.set_file_sha256(uow.conn, file_id, sha)
                 await _finish_file(uow, summary, file_id)
                 await uow.commit()
-        except (NotSplittable, DuplicateKeyInPiece) as exc:
+        except (NotSplittable, DuplicateKeyInPiece, _IngestedBefore) as exc:
+            if progress is not None and summary.rows_read:
+                progress(-summary.rows_read)  # not loaded after all
+            if sha is None and hashing is not None:
+                sha = await hashing
+            if isinstance(exc, _IngestedBefore) and sha is not None:
+                return await _ingested_before(engine, path, sha), sha
             log.info(
                 "bulk load not applicable; reading record by record", path=str(path), why=str(exc)
             )
-            if progress is not None and summary.rows_read:
-                progress(-summary.rows_read)  # the rows are read again from the start
             return None, sha
     return summary, sha
+
+
+async def _find_instruments_file(conn: Any, sha: str) -> int | None:
+    return await repository.find_file(conn, sha256=sha, fmt="firds", portfolio_id="", as_of=None)
+
+
+async def _ingested_before(engine: AsyncEngine, path: Path, sha: str) -> IngestSummary:
+    """The summary of a file found ingested before: what that ingestion held."""
+    summary = IngestSummary(path=str(path), format="firds", portfolio_id="", as_of=None)
+    async with UnitOfWork(engine, producer=PRODUCER) as uow:
+        existing = await _find_instruments_file(uow.conn, sha)
+        if existing is None:  # pragma: no cover - it was there a moment ago
+            raise RuntimeError(f"{path}: the file ingested before is no longer registered")
+        await _describe_duplicate(uow, summary, existing)
+    return summary
 
 
 async def ingest_file(

@@ -189,6 +189,53 @@ async def test_the_same_records_in_another_file_publish_nothing(
     assert await publish() == 1381
 
 
+async def test_the_same_file_again_is_recognised_by_its_checksum_and_publishes_nothing(
+    engine: AsyncEngine,
+    publish: Publish,
+    test_topics: Any,
+    read: Any,
+    firds: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    path = firds.write("FULINS_same.xml", [firds.row(n) for n in range(400)])
+    first = await ingest(engine, path, workers=2)
+    assert first.published == 400
+    # the registry holds the checksum computed during the load, not the provisional one
+    digest = service.file_sha256(path)
+    assert await rows(engine, "SELECT id, sha256 FROM files") == [(first.file_id, digest)]
+    # the events name the file by its registry id
+    events = await read(test_topics.instruments) if await publish() == 400 else []
+    assert {e["correlation_id"] for e in events} == {f"file:{first.file_id}"}
+
+    # the second time the checksum is known before the load ends: it stops between pieces
+    stopped_between_pieces: list[bool] = []
+    load = instrument_bulk.load_firds_bulk
+
+    async def load_and_watch(**kwargs: Any) -> None:
+        try:
+            await load(**kwargs)
+        except Exception:
+            stopped_between_pieces.append(True)
+            raise
+
+    monkeypatch.setattr(service, "load_firds_bulk", load_and_watch)
+    progress: list[int] = []
+    again = await ingest_instruments(
+        engine=engine,
+        path=path,
+        fmt="firds",
+        items=parse_file(path).items,
+        parse_workers=2,
+        progress=progress.append,
+    )
+    assert again.duplicate_of == first.file_id
+    assert (again.published, again.rows_read, again.records) == (0, 400, 400)
+    assert stopped_between_pieces == [True] and sum(progress) == 0
+    assert await rows(engine, "SELECT count(*) FROM files") == [(1,)]
+    assert await rows(engine, "SELECT count(*) FROM instruments") == [(400,)]
+    assert await publish() == 0
+
+
 async def test_a_key_twice_in_one_piece_is_read_record_by_record(
     engine: AsyncEngine, publish: Publish, test_topics: Any, firds: Any, read: Any
 ) -> None:

@@ -64,6 +64,12 @@ async def register_file(
     )
 
 
+async def set_file_sha256(conn: AsyncConnection, file_id: int, sha256: str) -> None:
+    """The checksum of a file registered before it was known (a bulk load computes it
+    while it loads)."""
+    await conn.execute(sa.update(files).where(files.c.id == file_id).values(sha256=sha256))
+
+
 async def finish_file(
     conn: AsyncConnection,
     file_id: int,
