@@ -125,6 +125,7 @@ async def end_to_end(path: Path, admin_dsn: str, bootstrap: str) -> dict[str, An
 
 
 def run_child(mode: str, path: Path, admin_dsn: str, bootstrap: str) -> None:
+    before = psutil.cpu_times()
     if mode == "bare":
         started = time.perf_counter()
         count = bare(path)
@@ -132,7 +133,18 @@ def run_child(mode: str, path: Path, admin_dsn: str, bootstrap: str) -> None:
         result = {"mode": "bare", "records": count, "seconds": seconds, "peak_mb": _peak_mb()}
     else:
         result = asyncio.run(end_to_end(path, admin_dsn, bootstrap))
+    result["steal_percent"] = _steal_percent(before, psutil.cpu_times())
     print(json.dumps(result))
+
+
+def _steal_percent(before: Any, after: Any) -> float | None:
+    """The share of CPU time the hypervisor took from this machine during a run (Linux
+    `steal`): a shared host that takes a fifth of it makes a run slower by about that
+    much, and the end-to-end run, which keeps both cores busy, more than the bare one."""
+    if not hasattr(before, "steal"):
+        return None
+    total = sum(after) - sum(before)
+    return round(100 * (after.steal - before.steal) / total, 1) if total > 0 else 0.0
 
 
 def _servers(stack: ExitStack, workdir: Path) -> tuple[str, str]:
@@ -222,6 +234,8 @@ def main() -> None:
             "ratio": round(b["seconds"] / e["seconds"], 3),
             "store_seconds": round(e["store_seconds"], 1),
             "publish_seconds": round(e["publish_seconds"], 1),
+            "steal_percent_bare": b["steal_percent"],
+            "steal_percent_end_to_end": e["steal_percent"],
         }
         for b, e in pairs
     ]
