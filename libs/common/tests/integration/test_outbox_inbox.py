@@ -107,7 +107,8 @@ async def test_framed_rows_publish_one_record_per_event_in_order_on_the_default_
                 frames.add(str(env.event_id), symbol.encode(), envelope_json(env))
                 framed.append(env)
             await uow.add_framed_events(
-                frames,
+                frames.getvalue(),
+                count=frames.count,
                 topic=topics.PRICING_REFRESH_REQUESTED,
                 event_type=RefreshPrices.event_type,
                 correlation_id="load-1",

@@ -12,17 +12,13 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from secmaster_common.db.frames import FrameWriter
 from secmaster_common.db.tables import inbox, outbox
 from secmaster_common.events.envelope import (
-    HEADER_CORRELATION_ID,
-    HEADER_EVENT_TYPE,
-    HEADER_PRODUCER,
-    HEADER_SCHEMA_VERSION,
     Envelope,
     Payload,
     envelope_json,
     new_envelope,
+    shared_headers,
 )
 from secmaster_common.telemetry import trace_headers
 
@@ -124,31 +120,27 @@ class UnitOfWork:
 
     async def add_framed_events(
         self,
-        frames: FrameWriter | bytes,
+        frames: bytes,
         *,
-        count: int | None = None,
+        count: int,
         topic: str,
         event_type: str,
         correlation_id: str,
         schema_version: int = 1,
     ) -> None:
-        """Write many events of one topic as one framed outbox row (frames.py): their
-        envelopes were built by the caller with the same type, producer and correlation id;
-        the relay sends each as its own Kafka record with its own key and event id.
-
-        `frames` is a FrameWriter, or its bytes with their `count` (built in another process).
-        """
-        if isinstance(frames, FrameWriter):
-            count, value = frames.count, frames.getvalue()
-        else:
-            value = frames
+        """Write `count` events of one topic, framed (frames.py: FrameWriter.getvalue(),
+        here or in another process), as one outbox row: their envelopes were built by the
+        caller with the same type, producer and correlation id; the relay sends each as its
+        own Kafka record with its own key and event id."""
         if not count:
             return
         headers = {
-            HEADER_EVENT_TYPE: event_type,
-            HEADER_CORRELATION_ID: correlation_id,
-            HEADER_PRODUCER: self.producer,
-            HEADER_SCHEMA_VERSION: str(schema_version),
+            **shared_headers(
+                event_type=event_type,
+                correlation_id=correlation_id,
+                producer=self.producer,
+                schema_version=schema_version,
+            ),
             **self.trace,
         }
         await self.conn.execute(
@@ -157,7 +149,7 @@ class UnitOfWork:
                 topic=topic,
                 key=None,
                 headers=headers,
-                value=value,
+                value=frames,
                 framed_events=count,
             )
         )

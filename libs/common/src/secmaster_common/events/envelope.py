@@ -43,11 +43,26 @@ class Envelope(BaseModel, Generic[P]):
     def headers(self) -> dict[str, str]:
         return {
             HEADER_EVENT_ID: str(self.event_id),
-            HEADER_EVENT_TYPE: self.event_type,
-            HEADER_CORRELATION_ID: self.correlation_id,
-            HEADER_PRODUCER: self.producer,
-            HEADER_SCHEMA_VERSION: str(self.schema_version),
+            **shared_headers(
+                event_type=self.event_type,
+                correlation_id=self.correlation_id,
+                producer=self.producer,
+                schema_version=self.schema_version,
+            ),
         }
+
+
+def shared_headers(
+    *, event_type: str, correlation_id: str, producer: str, schema_version: int
+) -> dict[str, str]:
+    """The Kafka headers of an event but its id: what the events of one framed outbox row
+    share (see db/frames.py)."""
+    return {
+        HEADER_EVENT_TYPE: event_type,
+        HEADER_CORRELATION_ID: correlation_id,
+        HEADER_PRODUCER: producer,
+        HEADER_SCHEMA_VERSION: str(schema_version),
+    }
 
 
 def new_envelope(
