@@ -42,7 +42,8 @@ from secmaster_common.events import InstrumentRecorded, topics
 # are not worth starting worker processes for.
 BULK_MIN_BYTES = 16 << 20
 # Size of one piece: about 1,300 FIRDS records, one framed outbox row of about 600 kB. Larger
-# pieces hardly load faster and cost each worker memory (its lxml tree of the piece).
+# pieces hardly load faster and cost each worker memory (the lxml tree of a piece that is
+# not in ESMA's layout, see firds_scan).
 CHUNK_BYTES = 1 << 20
 
 

@@ -299,18 +299,19 @@ def _bulk_eligible(path: Path, fmt: str, parse_workers: int | None) -> bool:
 
 
 async def _register_instruments_file(
-    uow: UnitOfWork, summary: IngestSummary, *, sha: str, source: str | None
+    uow: UnitOfWork, summary: IngestSummary, *, sha: str | None, source: str | None
 ) -> int | None:
-    """Register the file; None (and the summary filled in) when it was ingested before."""
-    existing = await repository.find_file(
-        uow.conn, sha256=sha, fmt=summary.format, portfolio_id="", as_of=None
-    )
-    if existing is not None:
-        await _describe_duplicate(uow, summary, existing)
-        return None
+    """Register the file; None (and the summary filled in) when it was ingested before.
+    Without its checksum yet (a bulk load computes it while it loads), the file is
+    registered under a provisional one for `repository.set_file_sha256` to replace."""
+    if sha is not None:
+        existing = await _find_instruments_file(uow.conn, sha, summary.format)
+        if existing is not None:
+            await _describe_duplicate(uow, summary, existing)
+            return None
     file_id = await repository.register_file(
         uow.conn,
-        sha256=sha,
+        sha256=sha or f"pending:{uuid.uuid4().hex}",
         source=source or summary.path,
         fmt=summary.format,
         portfolio_id="",
@@ -318,6 +319,10 @@ async def _register_instruments_file(
     )
     summary.file_id = file_id
     return file_id
+
+
+async def _find_instruments_file(conn: Any, sha: str, fmt: str) -> int | None:
+    return await repository.find_file(conn, sha256=sha, fmt=fmt, portfolio_id="", as_of=None)
 
 
 async def _finish_file(uow: UnitOfWork, summary: IngestSummary, file_id: int) -> None:
@@ -365,25 +370,14 @@ async def _ingest_firds_bulk(
             if hashing is not None and hashing.done() and not looked_up:
                 looked_up = True
                 async with engine.connect() as conn:
-                    if await _find_instruments_file(conn, hashing.result()) is not None:
+                    if await _find_instruments_file(conn, hashing.result(), "firds") is not None:
                         raise _IngestedBefore
 
         try:
             async with UnitOfWork(engine, producer=PRODUCER) as uow:
-                if sha is None:
-                    file_id = await repository.register_file(
-                        uow.conn,
-                        sha256=f"pending:{uuid.uuid4().hex}",
-                        source=source or summary.path,
-                        fmt=summary.format,
-                        portfolio_id="",
-                        as_of=None,
-                    )
-                    summary.file_id = file_id
-                else:
-                    file_id = await _register_instruments_file(uow, summary, sha=sha, source=source)
-                    if file_id is None:
-                        return summary, sha
+                file_id = await _register_instruments_file(uow, summary, sha=sha, source=source)
+                if file_id is None:
+                    return summary, sha
                 await load_firds_bulk(
                     uow=uow,
                     pool=pool,
@@ -398,7 +392,7 @@ async def _ingest_firds_bulk(
                 )
                 if hashing is not None:
                     sha = await hashing
-                    if await _find_instruments_file(uow.conn, sha) is not None:
+                    if await _find_instruments_file(uow.conn, sha, "firds") is not None:
                         raise _IngestedBefore
                     await repository.set_file_sha256(uow.conn, file_id, sha)
                 await _finish_file(uow, summary, file_id)
@@ -417,15 +411,11 @@ async def _ingest_firds_bulk(
     return summary, sha
 
 
-async def _find_instruments_file(conn: Any, sha: str) -> int | None:
-    return await repository.find_file(conn, sha256=sha, fmt="firds", portfolio_id="", as_of=None)
-
-
 async def _ingested_before(engine: AsyncEngine, path: Path, sha: str) -> IngestSummary:
     """The summary of a file found ingested before: what that ingestion held."""
     summary = IngestSummary(path=str(path), format="firds", portfolio_id="", as_of=None)
     async with UnitOfWork(engine, producer=PRODUCER) as uow:
-        existing = await _find_instruments_file(uow.conn, sha)
+        existing = await _find_instruments_file(uow.conn, sha, "firds")
         if existing is None:  # pragma: no cover - it was there a moment ago
             raise RuntimeError(f"{path}: the file ingested before is no longer registered")
         await _describe_duplicate(uow, summary, existing)

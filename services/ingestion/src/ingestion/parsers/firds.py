@@ -48,14 +48,12 @@ class Moment(NamedTuple):
 
 
 # Dates repeat (trading start, termination and publication days of whole venues): each
-# text is parsed and formatted once.
-@lru_cache(maxsize=8192)
+# text is parsed and formatted once per field (see _Judged).
 def _timestamp(text: str) -> Moment:
     value = parse_datetime_utc(text)
     return Moment(value, value.isoformat(), value.date().isoformat())
 
 
-@lru_cache(maxsize=8192)
 def _day(text: str) -> Moment:
     value = parse_date(text)
     iso = value.isoformat()
