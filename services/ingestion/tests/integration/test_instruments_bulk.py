@@ -83,6 +83,18 @@ async def test_bulk_load_stores_and_publishes_what_record_by_record_does(
     # loaded in pieces: several framed outbox rows holding every event
     framed = await rows(engine, FRAMED)
     assert framed[0].rows > 3 and framed[0].events == 1381
+    # framed values are stored lz4-compressed where the server has lz4, else as they are
+    lz4 = await rows(
+        engine,
+        "SELECT 'lz4' = ANY(enumvals) AS has FROM pg_settings "
+        "WHERE name = 'default_toast_compression'",
+    )
+    stored = await rows(
+        engine,
+        "SELECT DISTINCT pg_column_compression(value) AS method FROM outbox "
+        "WHERE framed_events IS NOT NULL",
+    )
+    assert [r.method for r in stored] == (["lz4"] if lz4[0].has else [None])
     assert await publish() == 1381
 
     other_prefix = f"rbr{uuid.uuid4().hex[:8]}."
