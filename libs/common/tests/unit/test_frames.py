@@ -8,7 +8,7 @@ import random
 import pytest
 from aiokafka.partitioner import murmur2
 
-from secmaster_common.db.frames import FrameWriter, iter_frames, partition_hashes
+from secmaster_common.db.frames import FrameWriter, frame_fields, iter_frames, partition_hashes
 
 
 def test_partition_hashes_equal_aiokafkas_murmur2_for_keys_of_every_length() -> None:
@@ -29,6 +29,7 @@ def test_frames_come_back_in_order_with_their_ids_keys_and_values() -> None:
     frames = list(iter_frames(writer.getvalue()))
     assert [(f.event_id.decode(), f.key, f.value) for f in frames] == events
     assert [f.partition_hash for f in frames] == [murmur2(k) & 0x7FFFFFFF for _, k, _ in events]
+    assert list(frame_fields(writer.getvalue())) == [tuple(f) for f in frames]
 
 
 def test_a_cut_framed_row_is_refused() -> None:
@@ -36,3 +37,5 @@ def test_a_cut_framed_row_is_refused() -> None:
     writer.add("00000000-0000-4000-8000-000000000000", b"key", b"value")
     with pytest.raises(ValueError, match="cut"):
         list(iter_frames(writer.getvalue()[:-2]))
+    with pytest.raises(ValueError, match="cut"):
+        list(frame_fields(writer.getvalue()[:-2]))

@@ -23,7 +23,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["Frame", "FrameWriter", "iter_frames", "partition_hashes"]
+__all__ = ["Frame", "FrameWriter", "frame_fields", "iter_frames", "partition_hashes"]
 
 _HEAD = struct.Struct(">36sIHI")
 
@@ -109,8 +109,10 @@ class FrameWriter:
         return b"".join(parts)
 
 
-def iter_frames(blob: bytes) -> Iterator[Frame]:
-    """The events of a framed row, in the order they were added."""
+def frame_fields(blob: bytes) -> Iterator[tuple[bytes, int, bytes, bytes]]:
+    """The events of a framed row in the order they were added, each as a plain tuple
+    (event id, partition hash, key, value): the relay reads a million of them in one drain,
+    and building a Frame for each cost a fifth of its time."""
     offset = 0
     end = len(blob)
     size = _HEAD.size
@@ -120,6 +122,11 @@ def iter_frames(blob: bytes) -> Iterator[Frame]:
         key_at = offset + size
         value_at = key_at + key_len
         offset = value_at + value_len
-        yield Frame(event_id, hashed, blob[key_at:value_at], blob[value_at:offset])
+        yield event_id, hashed, blob[key_at:value_at], blob[value_at:offset]
     if offset != end:
         raise ValueError(f"framed outbox row is cut: {offset} bytes read of {end}")
+
+
+def iter_frames(blob: bytes) -> Iterator[Frame]:
+    """The events of a framed row, in the order they were added."""
+    return map(Frame._make, frame_fields(blob))

@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaProducer
 from prometheus_client import Counter, Gauge
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from secmaster_common.db.frames import iter_frames
+from secmaster_common.db.frames import frame_fields
 from secmaster_common.db.tables import outbox
 from secmaster_common.events.envelope import HEADER_EVENT_ID
 from secmaster_common.logging import get_logger
@@ -123,7 +123,7 @@ class OutboxRelay:
         shared = [(k, str(v).encode()) for k, v in headers.items() if k != HEADER_EVENT_ID]
         open_batches: dict[int, Any] = {}
         count = 0
-        for event_id, partition_hash, key, value in iter_frames(blob):
+        for event_id, partition_hash, key, value in frame_fields(blob):
             partition = partitions[partition_hash % len(partitions)]
             event_headers = [*shared, (HEADER_EVENT_ID, event_id)]
             batch = open_batches.get(partition)
