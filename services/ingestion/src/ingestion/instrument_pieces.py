@@ -90,7 +90,13 @@ _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\
 
 
 def _copy_text(value: str | None) -> str:
-    return _NULL if value is None else value.translate(_COPY_ESCAPES)
+    if value is None:
+        return _NULL
+    # Few texts hold a character COPY reads specially; looking for them costs a fifteenth
+    # of translating (1.3 us a name, three names a record).
+    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+        return value.translate(_COPY_ESCAPES)
+    return value
 
 
 def _encode_new(

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from ingestion.adapters.instruments import INSTRUMENT_COLUMNS
 from ingestion.domain.instruments import next_version
 from ingestion.domain.records import Instrument, Reject
 from ingestion.events_json import RecordedJson, as_modification, utc_stamp
@@ -102,6 +103,18 @@ def _record(n: int, *, prefix: str = "", name: str = "A") -> str:
         f"</{p}FinInstrmGnlAttrbts><{p}TradgVnRltdAttrbts><{p}Id>XEUR</{p}Id>"
         f"</{p}TradgVnRltdAttrbts></{p}RefData >\n"
     )
+
+
+def test_copy_rows_escape_what_copy_reads_specially(tmp_path: Path) -> None:
+    path = tmp_path / "FULINS.xml"
+    path.write_bytes(_firds(_record(0, name="A\\B\tC\nD") + _record(1, name="plain")))
+    (chunk,) = iter_record_chunks(path, DEFAULT_ZIP_LIMITS)
+    prepared = prepare_chunk(ChunkJob(chunk, 7, "in\\box.xml", "file:1"))
+    rows = [line.split("\t") for line in prepared.copy_text.decode().splitlines()]
+    full_name = INSTRUMENT_COLUMNS.index("full_name")
+    source = INSTRUMENT_COLUMNS.index("source")
+    assert [row[full_name] for row in rows] == ["A\\\\B\\tC\\nD", "plain"]
+    assert [row[source] for row in rows] == ["in\\\\box.xml"] * 2
 
 
 def test_prefixed_elements_comments_and_a_record_longer_than_a_piece(tmp_path: Path) -> None:
