@@ -37,7 +37,11 @@ class CommonSettings(BaseSettings):
     consumer_retry_initial_s: float = Field(0.2, description="First retry delay (jittered)")
     consumer_retry_max_s: float = Field(5.0, description="Longest retry delay")
     outbox_poll_interval_s: float = Field(0.2, description="Outbox relay poll interval")
-    outbox_batch_size: int = Field(1000, description="Outbox rows published per relay round")
+    outbox_batch_size: int = Field(
+        1000,
+        description="Outbox rows published per relay round (a bulk load's rows, many events "
+        "each, are taken up to 50,000 events a round)",
+    )
 
 
 def role_dsn(base_dsn: str, *, user: str, password: str | None = None) -> str:

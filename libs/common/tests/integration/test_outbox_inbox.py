@@ -119,7 +119,12 @@ async def test_framed_rows_publish_one_record_per_event_in_order_on_the_default_
         # A round takes whole rows until its budget is reached: here the single event and
         # the framed row (over budget, taken whole), then the last event.
         relay = OutboxRelay(
-            engine, producer, service="pricing", topic_prefix=unique_prefix, batch_size=10
+            engine,
+            producer,
+            service="pricing",
+            topic_prefix=unique_prefix,
+            batch_size=10,
+            round_events=10,
         )
         assert await relay.backlog() == 42
         assert await relay.publish_once() == 41
@@ -149,3 +154,45 @@ async def test_framed_rows_publish_one_record_per_event_in_order_on_the_default_
         assert headers["producer"] == "test"
         decoded = Envelope[RefreshPrices].model_validate_json(record.value)
         assert decoded == env
+
+
+async def test_a_round_takes_its_rows_by_count_and_framed_rows_by_their_events(
+    fresh_database: str, kafka_bootstrap: str, unique_prefix: str
+) -> None:
+    topic = unique_prefix + topics.PRICING_REFRESH_REQUESTED
+    await ensure_topics(kafka_bootstrap, [topic], partitions=2)
+    engine = make_engine(service_role_dsn(fresh_database, "pricing", "app"), schema="pricing")
+    producer = make_relay_producer(kafka_bootstrap, client_id="t", enable_idempotence=False)
+    await producer.start()
+    try:
+        async with UnitOfWork(engine, producer="test") as uow:
+            for n in range(12):
+                await uow.publish(_refresh(f"P{n:02d}"), key=f"P{n:02d}")
+            for row in range(3):
+                frames = FrameWriter()
+                for n in range(40):
+                    env = new_envelope(_refresh(f"F{row}{n:02d}"), producer="test")
+                    frames.add(str(env.event_id), f"F{row}{n:02d}".encode(), envelope_json(env))
+                await uow.add_framed_events(
+                    frames.getvalue(),
+                    count=frames.count,
+                    topic=topics.PRICING_REFRESH_REQUESTED,
+                    event_type=RefreshPrices.event_type,
+                    correlation_id="load-2",
+                )
+            await uow.commit()
+        relay = OutboxRelay(
+            engine,
+            producer,
+            service="pricing",
+            topic_prefix=unique_prefix,
+            batch_size=10,
+            round_events=60,
+        )
+        # plain rows: ten a round; framed rows: whole rows until 60 events are reached
+        rounds = [await relay.publish_once() for _ in range(5)]
+        assert rounds == [10, 2 + 40 + 40, 40, 0, 0]
+    finally:
+        await producer.stop()
+        await engine.dispose()
+    assert len(await read_records(kafka_bootstrap, topic)) == 132

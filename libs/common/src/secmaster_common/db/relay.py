@@ -30,8 +30,9 @@ OUTBOX_PUBLISHED = Counter(
 OUTBOX_BACKLOG = Gauge("secmaster_outbox_backlog", "Outbox events not yet published", ["service"])
 
 
-# Unsent rows in id order, whole rows, until about `events` events are taken (a framed row
-# counts its events), so one round holds a bounded number of events in memory.
+# Unsent rows in id order, at most `rows` of them, whole rows until about `events` events
+# are taken (a framed row counts its events), so one round holds a bounded number of events
+# in memory.
 _PENDING_ROWS = sa.text(
     "WITH pending AS ("
     " SELECT id, coalesce(framed_events, 1) AS n,"
@@ -41,6 +42,14 @@ _PENDING_ROWS = sa.text(
     " FROM pending p JOIN outbox o ON o.id = p.id"
     " WHERE p.running - p.n < :events ORDER BY o.id"
 )
+
+
+# Events of framed rows one round takes. A round waits for the broker's acknowledgements
+# before the next one starts (per-key order), and framed rows were taken one at a time
+# when rounds were counted in rows: a million events published at 9.4 us each in rounds of
+# 1,000, 6.2 in rounds of 5,000, 4.7 of 20,000 and 4.4 of 50,000 (embedded broker, 2 CPUs).
+# A round of 50,000 events holds about 60 MB: the events read and their record batches.
+ROUND_EVENTS = 50_000
 
 
 def _lock_key(service: str) -> int:
@@ -57,13 +66,17 @@ class OutboxRelay:
         service: str,
         topic_prefix: str = "",
         batch_size: int = 1000,
+        round_events: int = ROUND_EVENTS,
         poll_interval_s: float = 0.2,
     ) -> None:
+        """A round publishes at most `batch_size` rows and, of framed rows (many events
+        each), whole rows up to about max(batch_size, round_events) events."""
         self.engine = engine
         self.producer = producer
         self.service = service
         self.topic_prefix = topic_prefix
         self.batch_size = batch_size
+        self.round_events = max(batch_size, round_events)
         self.poll_interval_s = poll_interval_s
         self._wake = asyncio.Event()
 
@@ -72,8 +85,7 @@ class OutboxRelay:
         self._wake.set()
 
     async def publish_once(self) -> int:
-        """Publish up to one batch (about `batch_size` events, whole rows); returns the number
-        of events published."""
+        """Publish one round (see __init__); returns the number of events published."""
         async with self.engine.connect() as conn, conn.begin():
             locked = await conn.scalar(
                 sa.select(sa.func.pg_try_advisory_xact_lock(_lock_key(self.service)))
@@ -82,7 +94,7 @@ class OutboxRelay:
                 return 0
             rows = (
                 await conn.execute(
-                    _PENDING_ROWS, {"rows": self.batch_size, "events": self.batch_size}
+                    _PENDING_ROWS, {"rows": self.batch_size, "events": self.round_events}
                 )
             ).all()
             if not rows:
