@@ -34,7 +34,8 @@ CREATE INDEX rate_limit_admissions_budget_idx ON rate_limit_admissions (budget, 
 """
 
 # Framed outbox rows (frames.py). A framed value is hundreds of kB: stored as it is
-# (EXTERNAL), because pglz compression of it cost more than writing it.
+# (EXTERNAL), because pglz compression of it cost more than writing it; a service that
+# writes many of them compresses them with lz4 instead (OUTBOX_LZ4_DDL).
 OUTBOX_FRAMES_DDL = """
 ALTER TABLE outbox ADD COLUMN framed_events integer CHECK (framed_events > 0);
 ALTER TABLE outbox ALTER COLUMN value SET STORAGE EXTERNAL
