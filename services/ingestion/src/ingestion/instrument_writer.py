@@ -144,7 +144,7 @@ class InstrumentWriter:
         conn = self.uow.conn
         current = await store.current_versions(conn, list(self._batch))
         versions: list[InstrumentVersion] = []
-        superseded: list[int] = []
+        superseded: list[tuple[str, str, int]] = []
         for key, record in self._batch.items():
             before = current.get(key)
             version = next_version(record, before)
@@ -153,7 +153,7 @@ class InstrumentWriter:
                 continue
             versions.append(version)
             if before is not None:
-                superseded.append(before.row_id)
+                superseded.append((*key, before.version))
         self._batch = {}
         if not versions:
             return

@@ -37,9 +37,7 @@ def instrument(**changes: object) -> Instrument:
 def stored(record: Instrument, *, version: int = 1) -> CurrentVersion:
     found = next_version(record, None)
     assert found is not None
-    return CurrentVersion(
-        row_id=10, version=version, status=found.status, content_hash=found.content_hash
-    )
+    return CurrentVersion(version=version, status=found.status, content_hash=found.content_hash)
 
 
 def test_first_sighting_is_created_and_a_restatement_adds_nothing() -> None:

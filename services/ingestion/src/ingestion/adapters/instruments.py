@@ -47,16 +47,15 @@ async def current_versions(
     # sorts every current instrument once per batch (quadratic in the file size).
     rows = await conn.execute(
         sa.text(
-            "SELECT k.isin, k.mic, i.id, i.version, i.status, i.content_hash "
+            "SELECT k.isin, k.mic, i.version, i.status, i.content_hash "
             "FROM unnest(CAST(:isins AS text[]), CAST(:mics AS text[])) AS k(isin, mic) "
-            "CROSS JOIN LATERAL (SELECT id, version, status, content_hash FROM instruments "
+            "CROSS JOIN LATERAL (SELECT version, status, content_hash FROM instruments "
             "WHERE isin = k.isin AND mic = k.mic AND superseded_at IS NULL LIMIT 1) AS i"
         ),
         {"isins": [k[0] for k in keys], "mics": [k[1] for k in keys]},
     )
     return {
         (r.isin, r.mic): CurrentVersion(
-            row_id=r.id,
             version=r.version,
             status=InstrumentStatus(r.status),
             content_hash=r.content_hash,
@@ -65,16 +64,28 @@ async def current_versions(
     }
 
 
-async def supersede(conn: AsyncConnection, row_ids: Sequence[int]) -> None:
-    """Close the given versions: they stop being current (their rows stay as history)."""
-    if row_ids:
-        await conn.execute(
-            sa.text(
-                "UPDATE instruments SET superseded_at = now() "
-                "WHERE id = ANY(CAST(:ids AS bigint[]))"
-            ),
-            {"ids": list(row_ids)},
-        )
+# The versions named by (isin, mic, version) stop being current. Each is found by its own
+# primary-key probe (LATERAL, as in current_versions), then updated by its row address,
+# which holds within the statement.
+_SUPERSEDE = (
+    "UPDATE instruments SET superseded_at = now() WHERE ctid = ANY(ARRAY("
+    "SELECT i.ctid FROM unnest($1::text[], $2::text[], $3::int[]) AS k(isin, mic, version) "
+    "CROSS JOIN LATERAL (SELECT ctid FROM instruments "
+    "WHERE isin = k.isin AND mic = k.mic AND version = k.version) AS i))"
+)
+
+
+async def supersede(conn: AsyncConnection, versions: Sequence[tuple[str, str, int]]) -> None:
+    """Close the given versions, each named by (ISIN, MIC, version): they stop being
+    current (their rows stay as history)."""
+    if versions:
+        driver: Any = (await conn.get_raw_connection()).driver_connection
+        await _supersede(driver, versions)
+
+
+async def _supersede(driver: Any, versions: Sequence[tuple[str, str, int]]) -> None:
+    isins, mics, numbers = zip(*versions, strict=True)
+    await driver.execute(_SUPERSEDE, list(isins), list(mics), list(numbers))
 
 
 def version_record(
@@ -157,16 +168,15 @@ async def merge_staged_text(conn: AsyncConnection, text: bytes) -> StagedMerge |
     # planner from flattening the LATERAL into a join that, with the statistics of a table
     # that has just been loaded, sorts every current instrument once per piece.
     rows = await driver.fetch(
-        f"SELECT s.place, s.change, i.id, i.version, i.content_hash = s.content_hash AS same "
-        f"FROM {STAGE} s CROSS JOIN LATERAL (SELECT id, version, content_hash FROM instruments "
+        f"SELECT s.place, s.change, s.isin, s.mic, i.version, "
+        f"i.content_hash = s.content_hash AS same "
+        f"FROM {STAGE} s CROSS JOIN LATERAL (SELECT version, content_hash FROM instruments "
         "WHERE isin = s.isin AND mic = s.mic AND superseded_at IS NULL LIMIT 1) AS i"
     )
     unchanged = {r["place"]: r["change"] for r in rows if r["same"]}
     changed = [r for r in rows if not r["same"]]
-    await driver.execute(
-        "UPDATE instruments SET superseded_at = now() WHERE id = ANY($1::bigint[])",
-        [r["id"] for r in changed],
-    )
+    if changed:
+        await _supersede(driver, [(r["isin"], r["mic"], r["version"]) for r in changed])
     rest = ", ".join(f"s.{c}" for c in INSTRUMENT_COLUMNS[5:])
     await driver.execute(
         f"INSERT INTO instruments ({columns}) "

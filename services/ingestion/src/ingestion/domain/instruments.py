@@ -29,7 +29,6 @@ class InstrumentStatus(StrEnum):
 class CurrentVersion:
     """The latest stored version of one (ISIN, MIC): just enough to decide on a new record."""
 
-    row_id: int
     version: int
     status: InstrumentStatus
     content_hash: str
