@@ -22,6 +22,7 @@ from secmaster_common.db.frames import frame_fields
 from secmaster_common.db.tables import outbox
 from secmaster_common.events.envelope import HEADER_EVENT_ID
 from secmaster_common.logging import get_logger
+from secmaster_common.settings import OUTBOX_ROUND_EVENTS
 
 log = get_logger(__name__)
 
@@ -45,14 +46,6 @@ _PENDING_ROWS = sa.text(
 )
 
 
-# Events of framed rows one round takes. A round waits for the broker's acknowledgements
-# before the next one starts (per-key order), and framed rows were taken one at a time
-# when rounds were counted in rows: a million events published at 9.4 us each in rounds of
-# 1,000, 6.2 in rounds of 5,000, 4.7 of 20,000 and 4.4 of 50,000 (embedded broker, 2 CPUs).
-# A round of 50,000 events holds about 60 MB: the events read and their record batches.
-ROUND_EVENTS = 50_000
-
-
 def _lock_key(service: str) -> int:
     # pg advisory locks take a bigint; a stable hash of the service name is enough.
     return zlib.crc32(f"outbox-relay:{service}".encode())
@@ -67,7 +60,7 @@ class OutboxRelay:
         service: str,
         topic_prefix: str = "",
         batch_size: int = 1000,
-        round_events: int = ROUND_EVENTS,
+        round_events: int = OUTBOX_ROUND_EVENTS,
         poll_interval_s: float = 0.2,
     ) -> None:
         """A round publishes at most `batch_size` rows and, of framed rows (many events
