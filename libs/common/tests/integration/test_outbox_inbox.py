@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import AsyncIterator
 
 import pytest
+from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from secmaster_common.db.engine import make_engine
 from secmaster_common.db.frames import FrameWriter
@@ -25,35 +28,68 @@ def _refresh(symbol: str) -> RefreshPrices:
     return RefreshPrices(symbols=[symbol], start=dt.date(2024, 1, 2), end=dt.date(2024, 1, 3))
 
 
+async def _add_framed_row(
+    uow: UnitOfWork, symbols: list[str], *, correlation_id: str
+) -> list[Envelope[RefreshPrices]]:
+    """One framed outbox row: a refresh event per symbol, keyed by it, in order."""
+    frames = FrameWriter()
+    envelopes = []
+    for symbol in symbols:
+        env = new_envelope(_refresh(symbol), producer="test", correlation_id=correlation_id)
+        frames.add(str(env.event_id), symbol.encode(), envelope_json(env))
+        envelopes.append(env)
+    await uow.add_framed_events(
+        frames.getvalue(),
+        count=frames.count,
+        topic=topics.PRICING_REFRESH_REQUESTED,
+        event_type=RefreshPrices.event_type,
+        correlation_id=correlation_id,
+    )
+    return envelopes
+
+
+@pytest.fixture
+async def engine(fresh_database: str) -> AsyncIterator[AsyncEngine]:
+    """The pricing service's engine (any service's outbox would do)."""
+    eng = make_engine(service_role_dsn(fresh_database, "pricing", "app"), schema="pricing")
+    try:
+        yield eng
+    finally:
+        await eng.dispose()
+
+
+@pytest.fixture
+async def producer(kafka_bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
+    relay_producer = make_relay_producer(kafka_bootstrap, client_id="t", enable_idempotence=False)
+    await relay_producer.start()
+    try:
+        yield relay_producer
+    finally:
+        await relay_producer.stop()
+
+
 async def test_outbox_rows_commit_with_the_transaction_and_relay_publishes_them_once(
-    fresh_database: str, kafka_bootstrap: str, unique_prefix: str
+    engine: AsyncEngine, producer: AIOKafkaProducer, kafka_bootstrap: str, unique_prefix: str
 ) -> None:
     topic = unique_prefix + topics.PRICING_REFRESH_REQUESTED
     await ensure_topics(kafka_bootstrap, [topic], partitions=2)
-    engine = make_engine(service_role_dsn(fresh_database, "pricing", "app"), schema="pricing")
-    producer = make_relay_producer(kafka_bootstrap, client_id="t", enable_idempotence=False)
-    await producer.start()
-    try:
+    async with UnitOfWork(engine, producer="test") as uow:
+        sent = [await uow.publish(_refresh(s), key=s) for s in ("AAA", "BBB", "CCC")]
+        await uow.commit()
+    # A failed transaction leaves no outbox row behind.
+    with pytest.raises(RuntimeError):
         async with UnitOfWork(engine, producer="test") as uow:
-            sent = [await uow.publish(_refresh(s), key=s) for s in ("AAA", "BBB", "CCC")]
-            await uow.commit()
-        # A failed transaction leaves no outbox row behind.
-        with pytest.raises(RuntimeError):
-            async with UnitOfWork(engine, producer="test") as uow:
-                await uow.publish(_refresh("LOST"), key="LOST")
-                raise RuntimeError("the state change failed")
-        # Leaving the block without commit() also rolls back.
-        async with UnitOfWork(engine, producer="test") as uow:
-            await uow.publish(_refresh("NOCOMMIT"), key="NOCOMMIT")
+            await uow.publish(_refresh("LOST"), key="LOST")
+            raise RuntimeError("the state change failed")
+    # Leaving the block without commit() also rolls back.
+    async with UnitOfWork(engine, producer="test") as uow:
+        await uow.publish(_refresh("NOCOMMIT"), key="NOCOMMIT")
 
-        relay = OutboxRelay(engine, producer, service="pricing", topic_prefix=unique_prefix)
-        assert await relay.backlog() == 3
-        assert await relay.publish_once() == 3
-        assert await relay.publish_once() == 0
-        assert await relay.backlog() == 0
-    finally:
-        await producer.stop()
-        await engine.dispose()
+    relay = OutboxRelay(engine, producer, service="pricing", topic_prefix=unique_prefix)
+    assert await relay.backlog() == 3
+    assert await relay.publish_once() == 3
+    assert await relay.publish_once() == 0
+    assert await relay.backlog() == 0
 
     got = await read_records(kafka_bootstrap, topic)
     assert len(got) == 3
@@ -89,55 +125,36 @@ async def test_inbox_makes_redelivery_a_no_op(fresh_database: str) -> None:
 
 
 async def test_framed_rows_publish_one_record_per_event_in_order_on_the_default_partition(
-    fresh_database: str, kafka_bootstrap: str, unique_prefix: str
+    engine: AsyncEngine, producer: AIOKafkaProducer, kafka_bootstrap: str, unique_prefix: str
 ) -> None:
     topic = unique_prefix + topics.PRICING_REFRESH_REQUESTED
     await ensure_topics(kafka_bootstrap, [topic], partitions=3)
-    engine = make_engine(service_role_dsn(fresh_database, "pricing", "app"), schema="pricing")
-    producer = make_relay_producer(kafka_bootstrap, client_id="t", enable_idempotence=False)
-    await producer.start()
     symbols = [f"S{n:03d}" for n in range(40)]
-    framed: list[Envelope[RefreshPrices]] = []
-    try:
-        async with UnitOfWork(engine, producer="test") as uow:
-            first = await uow.publish(_refresh("S000"), key="S000", correlation_id="load-1")
-            frames = FrameWriter()
-            for symbol in symbols:
-                env = new_envelope(_refresh(symbol), producer="test", correlation_id="load-1")
-                frames.add(str(env.event_id), symbol.encode(), envelope_json(env))
-                framed.append(env)
-            await uow.add_framed_events(
-                frames.getvalue(),
-                count=frames.count,
-                topic=topics.PRICING_REFRESH_REQUESTED,
-                event_type=RefreshPrices.event_type,
-                correlation_id="load-1",
-            )
-            last = await uow.publish(_refresh("S000"), key="S000", correlation_id="load-1")
-            await uow.commit()
+    async with UnitOfWork(engine, producer="test") as uow:
+        first = await uow.publish(_refresh("S000"), key="S000", correlation_id="load-1")
+        framed = await _add_framed_row(uow, symbols, correlation_id="load-1")
+        last = await uow.publish(_refresh("S000"), key="S000", correlation_id="load-1")
+        await uow.commit()
 
-        # A round takes whole rows until its budget is reached: here the single event and
-        # the framed row (over budget, taken whole), then the last event.
-        relay = OutboxRelay(
-            engine,
-            producer,
-            service="pricing",
-            topic_prefix=unique_prefix,
-            batch_size=10,
-            round_events=10,
-        )
-        assert await relay.backlog() == 42
-        assert await relay.publish_once() == 41
-        assert await relay.publish_once() == 1
-        assert await relay.backlog() == 0
-        # Where a plain send() of the same key goes: Kafka's default partitioner.
-        partitions = sorted(await producer.partitions_for(topic))
-        expected_partition = {
-            s: DefaultPartitioner()(s.encode(), partitions, partitions) for s in symbols
-        }
-    finally:
-        await producer.stop()
-        await engine.dispose()
+    # A round takes whole rows until its budget is reached: here the single event and
+    # the framed row (over budget, taken whole), then the last event.
+    relay = OutboxRelay(
+        engine,
+        producer,
+        service="pricing",
+        topic_prefix=unique_prefix,
+        batch_size=10,
+        round_events=10,
+    )
+    assert await relay.backlog() == 42
+    assert await relay.publish_once() == 41
+    assert await relay.publish_once() == 1
+    assert await relay.backlog() == 0
+    # Where a plain send() of the same key goes: Kafka's default partitioner.
+    partitions = sorted(await producer.partitions_for(topic))
+    expected_partition = {
+        s: DefaultPartitioner()(s.encode(), partitions, partitions) for s in symbols
+    }
 
     got = await read_records(kafka_bootstrap, topic)
     assert len(got) == 42
@@ -157,42 +174,26 @@ async def test_framed_rows_publish_one_record_per_event_in_order_on_the_default_
 
 
 async def test_a_round_takes_its_rows_by_count_and_framed_rows_by_their_events(
-    fresh_database: str, kafka_bootstrap: str, unique_prefix: str
+    engine: AsyncEngine, producer: AIOKafkaProducer, kafka_bootstrap: str, unique_prefix: str
 ) -> None:
     topic = unique_prefix + topics.PRICING_REFRESH_REQUESTED
     await ensure_topics(kafka_bootstrap, [topic], partitions=2)
-    engine = make_engine(service_role_dsn(fresh_database, "pricing", "app"), schema="pricing")
-    producer = make_relay_producer(kafka_bootstrap, client_id="t", enable_idempotence=False)
-    await producer.start()
-    try:
-        async with UnitOfWork(engine, producer="test") as uow:
-            for n in range(12):
-                await uow.publish(_refresh(f"P{n:02d}"), key=f"P{n:02d}")
-            for row in range(3):
-                frames = FrameWriter()
-                for n in range(40):
-                    env = new_envelope(_refresh(f"F{row}{n:02d}"), producer="test")
-                    frames.add(str(env.event_id), f"F{row}{n:02d}".encode(), envelope_json(env))
-                await uow.add_framed_events(
-                    frames.getvalue(),
-                    count=frames.count,
-                    topic=topics.PRICING_REFRESH_REQUESTED,
-                    event_type=RefreshPrices.event_type,
-                    correlation_id="load-2",
-                )
-            await uow.commit()
-        relay = OutboxRelay(
-            engine,
-            producer,
-            service="pricing",
-            topic_prefix=unique_prefix,
-            batch_size=10,
-            round_events=60,
-        )
-        # plain rows: ten a round; framed rows: whole rows until 60 events are reached
-        rounds = [await relay.publish_once() for _ in range(5)]
-        assert rounds == [10, 2 + 40 + 40, 40, 0, 0]
-    finally:
-        await producer.stop()
-        await engine.dispose()
+    async with UnitOfWork(engine, producer="test") as uow:
+        for n in range(12):
+            await uow.publish(_refresh(f"P{n:02d}"), key=f"P{n:02d}")
+        for row in range(3):
+            symbols = [f"F{row}{n:02d}" for n in range(40)]
+            await _add_framed_row(uow, symbols, correlation_id="load-2")
+        await uow.commit()
+    relay = OutboxRelay(
+        engine,
+        producer,
+        service="pricing",
+        topic_prefix=unique_prefix,
+        batch_size=10,
+        round_events=60,
+    )
+    # plain rows: ten a round; framed rows: whole rows until 60 events are reached
+    rounds = [await relay.publish_once() for _ in range(5)]
+    assert rounds == [10, 2 + 40 + 40, 40, 0, 0]
     assert len(await read_records(kafka_bootstrap, topic)) == 132
