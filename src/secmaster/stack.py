@@ -24,7 +24,7 @@ from secmaster_common.embedded._proc import die_with_parent, free_port
 from secmaster_common.events.topics import all_topics_with_dlq
 from secmaster_common.kafka import ensure_topics
 from secmaster_common.services import migrate_all
-from secmaster_common.settings import redact
+from secmaster_common.settings import CommonSettings, redact
 
 SERVICES = ("ingestion", "enrichment", "pricing", "indexer")
 DATABASE = "secmaster"
@@ -84,7 +84,13 @@ class Stack:
         else:
             self.broker = EmbeddedBroker(log_path=logs / "broker.log")
             self.bootstrap = self.broker.start()
-        asyncio.run(ensure_topics(self.bootstrap, all_topics_with_dlq(self.topic_prefix)))
+        # the count the services batch bulk events for (KAFKA_TOPIC_PARTITIONS, in the env)
+        partitions = CommonSettings().kafka_topic_partitions
+        asyncio.run(
+            ensure_topics(
+                self.bootstrap, all_topics_with_dlq(self.topic_prefix), partitions=partitions
+            )
+        )
         say(f"broker: {self.bootstrap}")
 
         env = {

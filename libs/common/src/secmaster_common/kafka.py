@@ -30,7 +30,7 @@ from pydantic import ValidationError
 from secmaster_common.events.envelope import Envelope, Payload, envelope_json, new_envelope
 from secmaster_common.events.topics import dlq
 from secmaster_common.logging import correlation_id, get_logger
-from secmaster_common.settings import CommonSettings
+from secmaster_common.settings import DEFAULT_TOPIC_PARTITIONS, CommonSettings
 from secmaster_common.telemetry import tracer_provider
 
 log = get_logger(__name__)
@@ -202,7 +202,11 @@ def subscription(
 
 
 async def ensure_topics(
-    bootstrap_servers: str, topics: Iterable[str], *, partitions: int = 4, replication: int = 1
+    bootstrap_servers: str,
+    topics: Iterable[str],
+    *,
+    partitions: int = DEFAULT_TOPIC_PARTITIONS,
+    replication: int = 1,
 ) -> None:
     """Create topics explicitly (never rely on auto-creation: brokers disagree on the
     partition count they pick). Existing topics are left as they are."""

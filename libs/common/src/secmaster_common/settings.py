@@ -13,6 +13,8 @@ from sqlalchemy.engine import make_url
 # 5,000, 4.7 of 20,000 and 4.4 of 50,000 (embedded broker, 2 CPUs). A round of 50,000
 # events holds about 60 MB: the events read and their record batches.
 OUTBOX_ROUND_EVENTS = 50_000
+# Partitions of a topic the platform creates (kafka.ensure_topics, KAFKA_TOPIC_PARTITIONS).
+DEFAULT_TOPIC_PARTITIONS = 4
 
 
 class CommonSettings(BaseSettings):
@@ -28,6 +30,14 @@ class CommonSettings(BaseSettings):
         False,
         description="Idempotent producer; on for Apache Kafka, off for the embedded broker "
         "(Tansu has no InitProducerId). Exactly-once effects come from the outbox/inbox.",
+    )
+    kafka_topic_partitions: int = Field(
+        DEFAULT_TOPIC_PARTITIONS,
+        ge=1,
+        lt=1 << 16,
+        description="Partitions of every topic the platform creates (secmaster up, the compose "
+        "and Kubernetes topic jobs); bulk loads build their Kafka record batches for this "
+        "count, and the relay sends them one by one to a topic that has another",
     )
     kafka_session_timeout_ms: int = Field(10_000, description="Consumer group session timeout")
     kafka_heartbeat_interval_ms: int = Field(3_000, description="Consumer heartbeat interval")

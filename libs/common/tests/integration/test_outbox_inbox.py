@@ -3,7 +3,9 @@ inbox makes a redelivered event a no-op. Over the real broker and Postgres."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import time
 import uuid
 from collections.abc import AsyncIterator
 
@@ -13,7 +15,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from secmaster_common.db.engine import make_engine
-from secmaster_common.db.frames import FrameWriter
+from secmaster_common.db.frames import BatchedFrameWriter, FrameWriter
 from secmaster_common.db.relay import OutboxRelay, make_relay_producer
 from secmaster_common.db.uow import UnitOfWork
 from secmaster_common.events import Envelope, RefreshPrices, envelope_json, new_envelope, topics
@@ -29,10 +31,18 @@ def _refresh(symbol: str) -> RefreshPrices:
 
 
 async def _add_framed_row(
-    uow: UnitOfWork, symbols: list[str], *, correlation_id: str
+    uow: UnitOfWork, symbols: list[str], *, correlation_id: str, batched_for: int | None = None
 ) -> list[Envelope[RefreshPrices]]:
-    """One framed outbox row: a refresh event per symbol, keyed by it, in order."""
-    frames = FrameWriter()
+    """One framed outbox row: a refresh event per symbol, keyed by it, in order; with
+    `batched_for`, as record batches for a topic of that many partitions."""
+    frames: FrameWriter | BatchedFrameWriter = FrameWriter()
+    if batched_for is not None:
+        shared = uow.framed_headers(
+            event_type=RefreshPrices.event_type, correlation_id=correlation_id
+        )
+        frames = BatchedFrameWriter(
+            partitions=batched_for, headers=[(k, v.encode()) for k, v in shared.items()]
+        )
     envelopes = []
     for symbol in symbols:
         env = new_envelope(_refresh(symbol), producer="test", correlation_id=correlation_id)
@@ -124,17 +134,30 @@ async def test_inbox_makes_redelivery_a_no_op(fresh_database: str) -> None:
         await engine.dispose()
 
 
+@pytest.mark.parametrize(
+    "batched_for",
+    [None, 3, 5],
+    ids=["event-frames", "batches-for-the-topics-count", "batches-for-another-count"],
+)
 async def test_framed_rows_publish_one_record_per_event_in_order_on_the_default_partition(
-    engine: AsyncEngine, producer: AIOKafkaProducer, kafka_bootstrap: str, unique_prefix: str
+    engine: AsyncEngine,
+    producer: AIOKafkaProducer,
+    kafka_bootstrap: str,
+    unique_prefix: str,
+    batched_for: int | None,
 ) -> None:
     topic = unique_prefix + topics.PRICING_REFRESH_REQUESTED
     await ensure_topics(kafka_bootstrap, [topic], partitions=3)
     symbols = [f"S{n:03d}" for n in range(40)]
     async with UnitOfWork(engine, producer="test") as uow:
         first = await uow.publish(_refresh("S000"), key="S000", correlation_id="load-1")
-        framed = await _add_framed_row(uow, symbols, correlation_id="load-1")
+        framed = await _add_framed_row(
+            uow, symbols, correlation_id="load-1", batched_for=batched_for
+        )
         last = await uow.publish(_refresh("S000"), key="S000", correlation_id="load-1")
         await uow.commit()
+    written_ms = time.time() * 1000
+    await asyncio.sleep(0.05)
 
     # A round takes whole rows until its budget is reached: here the single event and
     # the framed row (over budget, taken whole), then the last event.
@@ -171,6 +194,10 @@ async def test_framed_rows_publish_one_record_per_event_in_order_on_the_default_
         assert headers["producer"] == "test"
         decoded = Envelope[RefreshPrices].model_validate_json(record.value)
         assert decoded == env
+    # Batches made for the topic's partition count are sent as they were written (their
+    # records keep the time they were made); any other row is batched by the relay.
+    as_written = [by_id[str(env.event_id)].timestamp < written_ms for env in framed]
+    assert as_written == [batched_for == 3] * len(framed)
 
 
 async def test_a_round_takes_its_rows_by_count_and_framed_rows_by_their_events(

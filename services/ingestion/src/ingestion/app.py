@@ -50,6 +50,7 @@ async def ingest_path(
         default_as_of=dt.date.today(),
         chunk_size=settings.ingestion_chunk_size,
         parse_workers=settings.ingestion_parse_workers,
+        topic_partitions=settings.kafka_topic_partitions,
         source=source,
     )
     runtime.wake_relay()

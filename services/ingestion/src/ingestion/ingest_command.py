@@ -140,6 +140,7 @@ async def run_ingest(
                         as_of=as_of,
                         chunk_size=settings.ingestion_chunk_size,
                         parse_workers=settings.ingestion_parse_workers,
+                        topic_partitions=settings.kafka_topic_partitions,
                         progress=advance,
                         columns=columns,
                     )

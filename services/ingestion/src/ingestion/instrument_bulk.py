@@ -34,7 +34,7 @@ from ingestion.parsers.errors import FileChangedError
 from ingestion.parsers.firds_chunks import RecordChunk, iter_record_chunks
 from ingestion.parsers.source import ZipLimits, xml_error_at
 from ingestion.summary import IngestSummary
-from secmaster_common.db.frames import FrameWriter, iter_frames
+from secmaster_common.db.frames import BatchedFrameWriter, iter_frames
 from secmaster_common.db.uow import UnitOfWork
 from secmaster_common.events import InstrumentRecorded, topics
 
@@ -83,6 +83,7 @@ async def load_firds_bulk(
     correlation_id: str,
     summary: IngestSummary,
     limits: ZipLimits,
+    topic_partitions: int,
     progress: Callable[[int], None] | None = None,
     between_pieces: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
@@ -91,13 +92,20 @@ async def load_firds_bulk(
     Raises NotSplittable before writing anything when the file does not have the FIRDS
     layout, DuplicateKeyInPiece when a piece holds a key twice (roll back and take the
     record-by-record path), and the file's InputFileError. `between_pieces` is awaited
-    before a piece is written; what it raises stops the load."""
+    before a piece is written; what it raises stops the load. The events are framed as
+    record batches for a topic of `topic_partitions` partitions."""
     chunks = iter_record_chunks(path, limits, chunk_bytes=CHUNK_BYTES)
     first = next(chunks, None)  # raises NotSplittable now, before a piece is parsed
     if first is None:
         return
     pending: deque[asyncio.Future[PreparedChunk]] = deque()
-    writer = _PieceWriter(uow, path, summary, correlation_id, progress)
+    shared = uow.framed_headers(
+        event_type=InstrumentRecorded.event_type,
+        correlation_id=correlation_id,
+        schema_version=InstrumentRecorded.schema_version,
+    )
+    headers = tuple((name, value.encode()) for name, value in shared.items())
+    writer = _PieceWriter(uow, path, summary, correlation_id, progress, (topic_partitions, headers))
     try:
 
         async def write_next() -> None:
@@ -106,7 +114,7 @@ async def load_firds_bulk(
             await writer.write(await pending.popleft())
 
         def submit(chunk: RecordChunk) -> None:
-            job = ChunkJob(chunk, file_id, source, correlation_id)
+            job = ChunkJob(chunk, file_id, source, correlation_id, topic_partitions, headers)
             pending.append(asyncio.wrap_future(pool.executor.submit(prepare_chunk, job)))
 
         submit(first)
@@ -133,6 +141,7 @@ class _PieceWriter:
         summary: IngestSummary,
         correlation_id: str,
         progress: Callable[[int], None] | None,
+        framing: tuple[int, tuple[tuple[str, bytes], ...]],
     ) -> None:
         self.uow = uow
         self.path = path
@@ -140,6 +149,8 @@ class _PieceWriter:
         self.correlation_id = correlation_id
         self.progress = progress
         self.merging = False
+        # (partitions, headers) the events of a merged piece are framed for, as the workers do
+        self.framing = framing
 
     async def write(self, prepared: PreparedChunk) -> None:
         if prepared.changed_file is not None:
@@ -169,7 +180,7 @@ class _PieceWriter:
             merged = await store.merge_staged_text(conn, prepared.copy_text)
             if merged is None:
                 raise DuplicateKeyInPiece("a key twice in one piece")
-            frames, events, changes = _kept_events(prepared, merged)
+            frames, events, changes = _kept_events(prepared, merged, *self.framing)
             self.summary.unchanged += len(merged.unchanged)
         if prepared.quarantine:
             await repository.insert_quarantine(conn, prepared.quarantine)
@@ -192,10 +203,15 @@ class _PieceWriter:
             self.progress(prepared.rows_read)
 
 
-def _kept_events(prepared: PreparedChunk, merged: StagedMerge) -> tuple[bytes, int, Counter[str]]:
+def _kept_events(
+    prepared: PreparedChunk,
+    merged: StagedMerge,
+    partitions: int,
+    headers: tuple[tuple[str, bytes], ...],
+) -> tuple[bytes, int, Counter[str]]:
     """The piece's events for the versions the merge stored: none for an unchanged record,
     `modified` instead of `created` for a known key."""
-    kept = FrameWriter()
+    kept = BatchedFrameWriter(partitions=partitions, headers=headers)
     changes: Counter[str] = Counter(prepared.changes)
     for place, frame in enumerate(iter_frames(prepared.frames), start=1):
         if place in merged.unchanged:

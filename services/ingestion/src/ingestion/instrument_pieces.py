@@ -24,7 +24,7 @@ from ingestion.events_json import RecordedJson, utc_stamp
 from ingestion.parsers.firds import FirdsRecord, check_record, read_record, record_kind
 from ingestion.parsers.firds_chunks import ChangedWhileReading, RecordChunk
 from ingestion.parsers.firds_scan import scan_piece
-from secmaster_common.db.frames import FrameWriter
+from secmaster_common.db.frames import BatchedFrameWriter
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,11 +33,16 @@ class ChunkJob:
     file_id: int
     source: str
     correlation_id: str
+    # the topic's partition count and the Kafka headers every event of the file carries
+    # (but its id): the events are framed as ready record batches (frames.py)
+    partitions: int
+    headers: tuple[tuple[str, bytes], ...]
 
 
 @dataclass(slots=True)
 class PreparedChunk:
-    """A piece ready to write: its instrument rows as COPY text, its events framed."""
+    """A piece ready to write: its instrument rows as COPY text, its events framed as
+    record batches."""
 
     rows_read: int = 0
     copy_text: bytes = b""
@@ -195,7 +200,7 @@ def prepare_chunk(job: ChunkJob) -> PreparedChunk:
     """Parse, validate and encode one piece (runs in a worker process)."""
     out = PreparedChunk()
     lines: list[str] = []
-    frames = FrameWriter()
+    frames = BatchedFrameWriter(partitions=job.partitions, headers=job.headers)
     events = RecordedJson(
         occurred_at=utc_stamp(datetime.now(UTC)),
         correlation_id=job.correlation_id,

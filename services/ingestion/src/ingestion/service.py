@@ -39,6 +39,7 @@ from secmaster_common.events import (
     topics,
 )
 from secmaster_common.logging import get_logger
+from secmaster_common.settings import DEFAULT_TOPIC_PARTITIONS
 
 # Called with the number of input rows read since the last call (drives a progress bar).
 Progress = Callable[[int], None]
@@ -243,6 +244,7 @@ async def ingest_instruments(
     progress: Progress | None = None,
     source: str | None = None,
     parse_workers: int | None = None,
+    topic_partitions: int = DEFAULT_TOPIC_PARTITIONS,
 ) -> IngestSummary:
     """Store an instruments file (FIRDS, generic instruments CSV) as versions of each
     (ISIN, MIC) and announce every new or changed one on `reference.instruments.v1`.
@@ -253,7 +255,8 @@ async def ingest_instruments(
     a record equal to the current version of its key publishes nothing either.
 
     A large FIRDS file is loaded in pieces by `parse_workers` processes (default: one per
-    CPU; 0 turns the bulk path off), see instrument_bulk.
+    CPU; 0 turns the bulk path off), see instrument_bulk; its events are framed as record
+    batches for a topic of `topic_partitions` partitions (KAFKA_TOPIC_PARTITIONS).
     """
     if _bulk_eligible(path, fmt, parse_workers):
         bulk, sha256 = await _ingest_firds_bulk(
@@ -263,6 +266,7 @@ async def ingest_instruments(
             source=source,
             progress=progress,
             parse_workers=parse_workers,
+            topic_partitions=topic_partitions,
         )
         if bulk is not None:
             return bulk
@@ -348,6 +352,7 @@ async def _ingest_firds_bulk(
     source: str | None,
     progress: Progress | None,
     parse_workers: int | None,
+    topic_partitions: int,
 ) -> tuple[IngestSummary | None, str | None]:
     """The bulk load of a FIRDS file and the file's checksum; no summary when the bulk load
     does not apply (a layout the splitter does not know, or a key twice in one piece):
@@ -387,6 +392,7 @@ async def _ingest_firds_bulk(
                     correlation_id=f"file:{file_id}",
                     summary=summary,
                     limits=DEFAULT_ZIP_LIMITS,
+                    topic_partitions=topic_partitions,
                     progress=progress,
                     between_pieces=stop_if_ingested_before,
                 )
@@ -436,11 +442,12 @@ async def ingest_file(
     progress: Progress | None = None,
     columns: Mapping[str, Sequence[str]] | None = None,
     parse_workers: int | None = None,
+    topic_partitions: int = DEFAULT_TOPIC_PARTITIONS,
 ) -> IngestSummary:
     """Parse `path` (format detected when `fmt` is None) and ingest it as instruments or as a
     holdings snapshot. A holdings file takes its portfolio and date from the arguments, else
     from the file, else from the defaults; with none of them it is refused (InputFileError).
-    `parse_workers`: see ingest_instruments.
+    `parse_workers`, `topic_partitions`: see ingest_instruments.
     """
     parsed = parse_file(path, fmt, portfolio_id=portfolio_id, as_of=as_of, columns=columns)
     if parsed.format in INSTRUMENT_FORMATS:
@@ -452,6 +459,7 @@ async def ingest_file(
             source=source,
             progress=progress,
             parse_workers=parse_workers,
+            topic_partitions=topic_partitions,
         )
     pid = parsed.portfolio_id or default_portfolio_id
     day = parsed.as_of or default_as_of

@@ -17,12 +17,17 @@ from ingestion.events_json import RecordedJson, as_modification, utc_stamp
 from ingestion.instrument_pieces import ChunkJob, prepare_chunk, random_uuids
 from ingestion.instrument_writer import recorded_envelope, recorded_event
 from ingestion.parsers import MalformedXmlError, parse_file
-from ingestion.parsers.firds_chunks import NotSplittable, iter_record_chunks
+from ingestion.parsers.firds_chunks import NotSplittable, RecordChunk, iter_record_chunks
 from ingestion.parsers.source import DEFAULT_ZIP_LIMITS
 from secmaster_common.db.frames import iter_frames
 from secmaster_common.events import Envelope, InstrumentRecorded, envelope_json
 
 DELTA = "DLTINS_20210117_01of01_part15_kharish1.xml"
+HEADERS = (("event_type", b"instrument.recorded"), ("correlation_id", b"file:x"))
+
+
+def _job(chunk: RecordChunk, file_id: int, source: str, correlation_id: str) -> ChunkJob:
+    return ChunkJob(chunk, file_id, source, correlation_id, partitions=4, headers=HEADERS)
 
 
 def test_pieces_of_the_real_delta_file_hold_what_the_whole_file_holds(reference_dir: Path) -> None:
@@ -31,7 +36,7 @@ def test_pieces_of_the_real_delta_file_hold_what_the_whole_file_holds(reference_
     chunks = list(iter_record_chunks(path, DEFAULT_ZIP_LIMITS, chunk_bytes=32 << 10))
     assert len(chunks) > 5
     assert sum(c.records for c in chunks) == len(whole) == 1382
-    prepared = [prepare_chunk(ChunkJob(c, 1, DELTA, "file:x")) for c in chunks]
+    prepared = [prepare_chunk(_job(c, 1, DELTA, "file:x")) for c in chunks]
     assert [p.rows_read for p in prepared] == [c.records for c in chunks]
     starts = [1]
     for c in chunks[:-1]:
@@ -109,7 +114,7 @@ def test_copy_rows_escape_what_copy_reads_specially(tmp_path: Path) -> None:
     path = tmp_path / "FULINS.xml"
     path.write_bytes(_firds(_record(0, name="A\\B\tC\nD") + _record(1, name="plain")))
     (chunk,) = iter_record_chunks(path, DEFAULT_ZIP_LIMITS)
-    prepared = prepare_chunk(ChunkJob(chunk, 7, "in\\box.xml", "file:1"))
+    prepared = prepare_chunk(_job(chunk, 7, "in\\box.xml", "file:1"))
     rows = [line.split("\t") for line in prepared.copy_text.decode().splitlines()]
     full_name = INSTRUMENT_COLUMNS.index("full_name")
     source = INSTRUMENT_COLUMNS.index("source")
@@ -124,7 +129,7 @@ def test_prefixed_elements_comments_and_a_record_longer_than_a_piece(tmp_path: P
     path.write_bytes(_firds(body + _record(2, prefix="f"), prefix="f"))
     chunks = list(iter_record_chunks(path, DEFAULT_ZIP_LIMITS, chunk_bytes=1000))
     assert sum(c.records for c in chunks) == 3
-    prepared = [prepare_chunk(ChunkJob(c, 1, "x", "c")) for c in chunks]
+    prepared = [prepare_chunk(_job(c, 1, "x", "c")) for c in chunks]
     frames = [f for p in prepared for f in iter_frames(p.frames)]
     assert [f.key for f in frames] == [b"DE0000000009", b"DE0000000017", b"DE0000000025"]
     assert long_name.encode() in frames[1].value
@@ -149,7 +154,7 @@ def test_events_of_one_piece_share_a_time_and_have_their_own_ids(tmp_path: Path)
     path.write_bytes(_firds(_record(0) + _record(1) + _record(2)))
     (chunk,) = iter_record_chunks(path, DEFAULT_ZIP_LIMITS)
     before = datetime.now(UTC)
-    prepared = prepare_chunk(ChunkJob(chunk, 7, "FULINS.xml", "file:abc"))
+    prepared = prepare_chunk(_job(chunk, 7, "FULINS.xml", "file:abc"))
     envelopes = [
         Envelope[InstrumentRecorded].model_validate_json(f.value)
         for f in iter_frames(prepared.frames)
@@ -186,7 +191,7 @@ def test_a_piece_whose_records_changed_in_the_file_is_not_read(tmp_path: Path) -
     path.write_bytes(_firds(_record(0) + _record(1, name="B") + _record(2)))
     (chunk,) = iter_record_chunks(path, DEFAULT_ZIP_LIMITS)
     path.write_bytes(path.read_bytes().replace(b"<FullNm>B<", b"<FullNm>C<"))
-    prepared = prepare_chunk(ChunkJob(chunk, 7, "FULINS.xml", "file:abc"))
+    prepared = prepare_chunk(_job(chunk, 7, "FULINS.xml", "file:abc"))
     assert prepared.changed_file is not None and str(path) in prepared.changed_file
     assert prepared.rows_read == 0 and prepared.events == 0 and not prepared.copy_text
 

@@ -9,16 +9,18 @@ at a time (a Postgres advisory lock), which keeps per-key order across replicas.
 from __future__ import annotations
 
 import asyncio
+import struct
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
+from aiokafka.record._crecords.cutil import crc32c_cython
 from prometheus_client import Counter, Gauge
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from secmaster_common.db.frames import frame_fields
+from secmaster_common.db.frames import frame_fields, is_batched, read_batched
 from secmaster_common.db.tables import outbox
 from secmaster_common.events.envelope import HEADER_EVENT_ID
 from secmaster_common.logging import get_logger
@@ -73,6 +75,7 @@ class OutboxRelay:
         self.round_events = max(batch_size, round_events)
         self.poll_interval_s = poll_interval_s
         self._wake = asyncio.Event()
+        self._repartitioned: set[str] = set()  # topics warned about (see _send_batched)
 
     def wake(self) -> None:
         """Publish now instead of at the next poll (called after a local commit)."""
@@ -114,8 +117,12 @@ class OutboxRelay:
                         )
                     )
                     events += 1
+                elif is_batched(row.value):
+                    events += await self._send_batched(topic, row.headers, row.value, futures)
                 else:
-                    events += await self._send_framed(topic, row.headers, row.value, futures)
+                    events += await self._send_framed(
+                        topic, row.headers, frame_fields(row.value), futures
+                    )
             await asyncio.gather(*futures)
             await conn.execute(
                 sa.update(outbox)
@@ -125,8 +132,39 @@ class OutboxRelay:
         OUTBOX_PUBLISHED.labels(self.service).inc(events)
         return events
 
-    async def _send_framed(
+    async def _send_batched(
         self, topic: str, headers: dict[str, Any], blob: bytes, futures: list[Any]
+    ) -> int:
+        """Send a framed row of record batches as they are (frames.py), when the topic has
+        the partition count they were made for; else its events one by one, partitioned
+        for the count it has."""
+        partitions = sorted(await self.producer.partitions_for(topic))
+        row = read_batched(blob)
+        if row.partitions != len(partitions):
+            if topic not in self._repartitioned:
+                self._repartitioned.add(topic)
+                log.warning(
+                    "topic has another partition count than bulk events were batched for; "
+                    "sending them one by one (set KAFKA_TOPIC_PARTITIONS to the topic's count)",
+                    topic=topic,
+                    partitions=len(partitions),
+                    batched_for=row.partitions,
+                )
+            return await self._send_framed(topic, headers, frame_fields(blob), futures)
+        for place, records, batch in row.batches:
+            futures.append(
+                await self.producer.send_batch(
+                    ReadyBatch(batch, records), topic, partition=partitions[place]
+                )
+            )
+        return len(row.places)
+
+    async def _send_framed(
+        self,
+        topic: str,
+        headers: dict[str, Any],
+        frames: Iterable[tuple[bytes, int, bytes, bytes]],
+        futures: list[Any],
     ) -> int:
         """Send a framed row's events through per-partition record batches (aiokafka builds
         them in C, where `send()` goes through Python for every event). The frames are read
@@ -135,7 +173,7 @@ class OutboxRelay:
         shared = [(k, str(v).encode()) for k, v in headers.items() if k != HEADER_EVENT_ID]
         open_batches: dict[int, Any] = {}
         count = 0
-        for event_id, partition_hash, key, value in frame_fields(blob):
+        for event_id, partition_hash, key, value in frames:
             partition = partitions[partition_hash % len(partitions)]
             event_headers = [*shared, (HEADER_EVENT_ID, event_id)]
             batch = open_batches.get(partition)
@@ -182,6 +220,50 @@ class OutboxRelay:
                 await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval_s)
             except TimeoutError:
                 pass
+
+
+# Where a v2 record batch keeps its CRC-32C and the producer fields the CRC covers.
+_CRC_AT, _CRC_FROM, _PRODUCER_AT = 17, 21, 43
+_PRODUCER_FIELDS = struct.Struct(">qhi")  # producer id, producer epoch, base sequence
+
+
+class ReadyBatch:
+    """A record batch made before the relay ran (frames.BatchedFrameWriter), handed to
+    aiokafka's `send_batch` in place of the BatchBuilder it would fill: this is the part
+    of aiokafka 0.14's BatchBuilder that its accumulator and sender call. aiokafka has no
+    way to send bytes that are already a batch, hence this class."""
+
+    def __init__(self, batch: bytes, records: int) -> None:
+        self._buffer = bytearray(batch)
+        self._records = records
+
+    def append(self, **_: Any) -> None:
+        return None  # closed: aiokafka's send() must start a batch of its own
+
+    def close(self) -> None:
+        pass
+
+    def closed(self) -> bool:
+        return True
+
+    def record_count(self) -> int:
+        return self._records
+
+    def size(self) -> int:
+        return len(self._buffer)
+
+    def _set_producer_state(
+        self, producer_id: int, producer_epoch: int, base_sequence: int
+    ) -> None:
+        """An idempotent producer's id, epoch and sequence, with the CRC that covers them."""
+        _PRODUCER_FIELDS.pack_into(
+            self._buffer, _PRODUCER_AT, producer_id, producer_epoch, base_sequence
+        )
+        crc = crc32c_cython(memoryview(self._buffer)[_CRC_FROM:])
+        struct.pack_into(">I", self._buffer, _CRC_AT, crc)
+
+    def _build(self) -> bytearray:
+        return self._buffer
 
 
 def make_relay_producer(

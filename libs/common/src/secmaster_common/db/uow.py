@@ -118,6 +118,20 @@ class UnitOfWork:
             columns=["event_id", "topic", "key", "headers", "value"],
         )
 
+    def framed_headers(
+        self, *, event_type: str, correlation_id: str, schema_version: int = 1
+    ) -> dict[str, str]:
+        """The Kafka headers the events of one framed row share (all but their ids)."""
+        return {
+            **shared_headers(
+                event_type=event_type,
+                correlation_id=correlation_id,
+                producer=self.producer,
+                schema_version=schema_version,
+            ),
+            **self.trace,
+        }
+
     async def add_framed_events(
         self,
         frames: bytes,
@@ -128,21 +142,16 @@ class UnitOfWork:
         correlation_id: str,
         schema_version: int = 1,
     ) -> None:
-        """Write `count` events of one topic, framed (frames.py: FrameWriter.getvalue(),
-        here or in another process), as one outbox row: their envelopes were built by the
-        caller with the same type, producer and correlation id; the relay sends each as its
-        own Kafka record with its own key and event id."""
+        """Write `count` events of one topic, framed (frames.py: FrameWriter or
+        BatchedFrameWriter, here or in another process), as one outbox row: their envelopes
+        were built by the caller with the same type, producer and correlation id, and a
+        BatchedFrameWriter was given `framed_headers` of the same; the relay sends each as
+        its own Kafka record with its own key and event id."""
         if not count:
             return
-        headers = {
-            **shared_headers(
-                event_type=event_type,
-                correlation_id=correlation_id,
-                producer=self.producer,
-                schema_version=schema_version,
-            ),
-            **self.trace,
-        }
+        headers = self.framed_headers(
+            event_type=event_type, correlation_id=correlation_id, schema_version=schema_version
+        )
         await self.conn.execute(
             sa.insert(outbox).values(
                 event_id=uuid.uuid4(),
