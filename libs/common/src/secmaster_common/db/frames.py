@@ -74,39 +74,51 @@ _M = np.uint32(0x5BD1E995)
 def partition_hashes(keys: list[bytes]) -> list[int]:
     """Each key's murmur2 hash as Kafka's default partitioner uses it (masked positive,
     before the modulo), vectorised over keys of equal length."""
-    out = [0] * len(keys)
+    hashes: list[int] = _hash_array(keys).tolist()
+    return hashes
+
+
+def _hash_array(keys: list[bytes]) -> np.ndarray:
+    lengths = set(map(len, keys))
+    if len(lengths) == 1:  # the usual case (ISINs, symbols of one kind): no grouping
+        return _murmur2_equal_length(b"".join(keys), len(keys), lengths.pop())
+    out = np.zeros(len(keys), dtype=np.uint32)
     by_length: dict[int, list[int]] = {}
     for index, key in enumerate(keys):
         by_length.setdefault(len(key), []).append(index)
-    with np.errstate(over="ignore"):
-        for length, indexes in by_length.items():
-            data = np.frombuffer(b"".join(keys[i] for i in indexes), dtype=np.uint8)
-            data = data.reshape(len(indexes), length)
-            h = np.full(len(indexes), (_SEED ^ length) & 0xFFFFFFFF, dtype=np.uint32)
-            whole = length // 4
-            if whole:
-                words = np.ascontiguousarray(data[:, : whole * 4]).view("<u4")
-                for column in range(whole):
-                    k = words[:, column] * _M
-                    k ^= k >> np.uint32(24)
-                    k *= _M
-                    h *= _M
-                    h ^= k
-            extra = length % 4
-            tail = whole * 4
-            if extra >= 3:
-                h ^= data[:, tail + 2].astype(np.uint32) << np.uint32(16)
-            if extra >= 2:
-                h ^= data[:, tail + 1].astype(np.uint32) << np.uint32(8)
-            if extra >= 1:
-                h ^= data[:, tail].astype(np.uint32)
-                h *= _M
-            h ^= h >> np.uint32(13)
-            h *= _M
-            h ^= h >> np.uint32(15)
-            for index, value in zip(indexes, (h & np.uint32(0x7FFFFFFF)).tolist(), strict=True):
-                out[index] = value
+    for length, indexes in by_length.items():
+        joined = b"".join(keys[i] for i in indexes)
+        out[indexes] = _murmur2_equal_length(joined, len(indexes), length)
     return out
+
+
+def _murmur2_equal_length(joined: bytes, count: int, length: int) -> np.ndarray:
+    """Kafka's murmur2 (masked positive) of `count` keys of `length` bytes, back to back."""
+    data = np.frombuffer(joined, dtype=np.uint8).reshape(count, length)
+    with np.errstate(over="ignore"):
+        h = np.full(count, (_SEED ^ length) & 0xFFFFFFFF, dtype=np.uint32)
+        whole = length // 4
+        if whole:
+            words = np.ascontiguousarray(data[:, : whole * 4]).view("<u4")
+            for column in range(whole):
+                k = words[:, column] * _M
+                k ^= k >> np.uint32(24)
+                k *= _M
+                h *= _M
+                h ^= k
+        extra = length % 4
+        tail = whole * 4
+        if extra >= 3:
+            h ^= data[:, tail + 2].astype(np.uint32) << np.uint32(16)
+        if extra >= 2:
+            h ^= data[:, tail + 1].astype(np.uint32) << np.uint32(8)
+        if extra >= 1:
+            h ^= data[:, tail].astype(np.uint32)
+            h *= _M
+        h ^= h >> np.uint32(13)
+        h *= _M
+        h ^= h >> np.uint32(15)
+    return h & np.uint32(0x7FFFFFFF)
 
 
 class FrameWriter:
@@ -168,7 +180,8 @@ class BatchedFrameWriter:
 
     def getvalue(self) -> bytes:
         count = self._partitions
-        places = [hashed % count for hashed in partition_hashes(self._keys)]
+        place_array = (_hash_array(self._keys) % count).astype(">u2")
+        places = place_array.tolist()
         shared = self._headers
         finished: list[bytes] = []
         builders: dict[int, DefaultRecordBatchBuilder] = {}
@@ -190,7 +203,7 @@ class BatchedFrameWriter:
             offsets[partition] += 1
         finished.extend(_batch(p, offsets[p], builder) for p, builder in builders.items())
         head = _BATCHED_HEAD.pack(_BATCHED_MAGIC, count, len(places))
-        return b"".join((head, np.array(places, dtype=">u2").tobytes(), *finished))
+        return b"".join((head, place_array.tobytes(), *finished))
 
 
 def _builder() -> DefaultRecordBatchBuilder:
