@@ -123,8 +123,8 @@ def _murmur2_equal_length(joined: bytes, count: int, length: int) -> np.ndarray:
     return h & np.uint32(0x7FFFFFFF)
 
 
-class FrameWriter:
-    """Collects events for one framed outbox row."""
+class _Events:
+    """The events added to a framed row, in order."""
 
     __slots__ = ("_event_ids", "_keys", "_values")
 
@@ -142,6 +142,12 @@ class FrameWriter:
         self._keys.append(key)
         self._values.append(value)
 
+
+class FrameWriter(_Events):
+    """Collects events for one framed outbox row."""
+
+    __slots__ = ()
+
     def getvalue(self) -> bytes:
         pack = _HEAD.pack
         parts: list[bytes] = []
@@ -155,30 +161,19 @@ class FrameWriter:
         return b"".join(parts)
 
 
-class BatchedFrameWriter:
+class BatchedFrameWriter(_Events):
     """Collects events for one framed outbox row of the second layout (see the module
     docstring): Kafka record batches for a topic of `partitions` partitions, each record
     with the `headers` the events share and its own event id last."""
 
-    __slots__ = ("_event_ids", "_headers", "_keys", "_partitions", "_values")
+    __slots__ = ("_headers", "_partitions")
 
     def __init__(self, *, partitions: int, headers: Sequence[tuple[str, bytes]]) -> None:
         if not 0 < partitions < 1 << 16:
             raise ValueError(f"a topic of {partitions} partitions")
+        super().__init__()
         self._partitions = partitions
         self._headers = list(headers)
-        self._event_ids: list[bytes] = []
-        self._keys: list[bytes] = []
-        self._values: list[bytes] = []
-
-    @property
-    def count(self) -> int:
-        return len(self._keys)
-
-    def add(self, event_id: str, key: bytes, value: bytes) -> None:
-        self._event_ids.append(event_id.encode())
-        self._keys.append(key)
-        self._values.append(value)
 
     def getvalue(self) -> bytes:
         count = self._partitions
@@ -192,7 +187,7 @@ class BatchedFrameWriter:
             places, self._event_ids, self._keys, self._values, strict=True
         ):
             builder = builders.get(partition)
-            headers = [*shared, (HEADER_EVENT_ID, event_id)]
+            headers = [*shared, (HEADER_EVENT_ID, event_id.encode())]
             if (
                 builder is None
                 or builder.append(offsets[partition], None, key, value, headers) is None
