@@ -126,7 +126,7 @@ def _encode_new(
             record.isin,
             record.mic,
             "1",
-            status.value,
+            status,  # a StrEnum joins as its value
             change,
             _copy_text(record.full_name),
             _copy_text(record.short_name),

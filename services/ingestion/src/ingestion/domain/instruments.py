@@ -116,7 +116,7 @@ def content_digest(
     absent). Publication periods and row numbers are left out: every FIRDS file restates
     them, and they say when ESMA published the data, not anything about the instrument."""
     parts = (
-        status.value,
+        status,  # a StrEnum joins as its value (reading .value costs more than the join)
         record.full_name or "",
         record.short_name or "",
         record.cfi or "",

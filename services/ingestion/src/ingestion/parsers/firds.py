@@ -333,6 +333,11 @@ def read_record(row: int, element: etree._Element, *, line_offset: int = 0) -> F
     return check_record(row, record_type, texts, line)
 
 
+def _reject(row: int, mic: str | None, line: int, reason: Reason, what: str) -> Reject:
+    where = f"record {row}" + (f", MIC {mic}" if mic else "") + f" (XML line {line})"
+    return Reject(row=row, reason=reason, detail=where + what)
+
+
 def check_record(
     row: int,
     record_type: FirdsRecordType | None,
@@ -345,26 +350,28 @@ def check_record(
     the XML line it starts on. `isin_valid`: the ISIN text is already known to be a valid
     ISIN in canonical form (see `valid_canonical_isins`)."""
     isin, mic = texts.isin, texts.mic
-
-    def reject(reason: Reason, what: str) -> Reject:
-        where = f"record {row}" + (f", MIC {mic}" if mic else "") + f" (XML line {line})"
-        return Reject(row=row, reason=reason, detail=where + what)
-
     if not isin:
-        return reject(
+        return _reject(
+            row,
+            mic,
+            line,
             Reason.MISSING_ISIN,
             " has no FinInstrmGnlAttrbts/Id (ISIN); the file may have been cut inside this record",
         )
     if not isin_valid:
         isin_verdict = validate_isin(isin)
         if not isin_verdict.valid:
-            return reject(Reason.INVALID_ISIN, f": ISIN {isin}: {isin_verdict.detail}")
+            return _reject(
+                row, mic, line, Reason.INVALID_ISIN, f": ISIN {isin}: {isin_verdict.detail}"
+            )
         isin = isin_verdict.normalized or isin
     if not mic:
-        return reject(Reason.MISSING_MIC, f": ISIN {isin} has no TradgVnRltdAttrbts/Id (MIC)")
+        return _reject(
+            row, mic, line, Reason.MISSING_MIC, f": ISIN {isin} has no TradgVnRltdAttrbts/Id (MIC)"
+        )
     mic_verdict = _mic(mic)
     if not mic_verdict.valid:
-        return reject(Reason.INVALID_MIC, f": ISIN {isin}: {mic_verdict.detail}")
+        return _reject(row, mic, line, Reason.INVALID_MIC, f": ISIN {isin}: {mic_verdict.detail}")
 
     issues: list[FieldIssue] = []
     first_trade = texts.first_trade or texts.admission_approval or texts.admission_request
