@@ -171,3 +171,24 @@ def test_isins_checked_at_once_agree_with_validate_isin(reference_dir: Path) -> 
     expected = [validate_isin(v).valid and validate_isin(v).normalized == v for v in values]
     assert flags == expected
     assert sum(flags) > 2000 and flags.count(False) > 1500
+
+
+def test_isins_of_twelve_characters_each_are_checked_as_validate_isin_does() -> None:
+    # a FIRDS piece: every value twelve characters, read without a step per value
+    rng = random.Random(8)
+    alphabet = string.digits + string.ascii_uppercase
+    values = []
+    for _ in range(5000):
+        body = rng.choice(["DE", "US", "EZ", "XS", "QQ", "ZZ", "A1", "1A"]) + "".join(
+            rng.choice(alphabet) for _ in range(9)
+        )
+        right = std_isin.calc_check_digit(body) if body[:2].isalpha() else "0"
+        values.append(body + (right if rng.random() < 0.7 else rng.choice(alphabet)))
+    values += ["de0005557508", "DE000555750 ", " DE000555750", "DE00055575-8", "DE0005557508"]
+    assert {len(v) for v in values} == {12} and "".join(values).isascii()
+    flags = valid_canonical_isins(values)
+    expected = [validate_isin(v).valid and validate_isin(v).normalized == v for v in values]
+    assert flags == expected
+    assert sum(flags) > 1500 and flags.count(False) > 1500
+    # a character beyond ASCII among them: the same verdicts, value by value
+    assert valid_canonical_isins([*values, "DE000555750\u0668"]) == [*expected, False]
