@@ -71,12 +71,12 @@ def test_batched_rows_hold_kafka_batches_partitioned_as_a_plain_send_would() -> 
     assert is_batched(blob) and not is_batched(_plain_row())
     row = read_batched(blob)
     assert row.partitions == 3 and len(row.places) == writer.count == 300
-    # each batch is a valid, zstd-compressed Kafka batch of records for its partition,
+    # each batch is a valid, snappy-compressed Kafka batch of records for its partition,
     # every record with the shared headers and its own event id last
     seen = []
     for place, records, batch in row.batches:
         parsed = DefaultRecordBatch(batch)
-        assert parsed.validate_crc() and parsed.compression_type == parsed.CODEC_ZSTD
+        assert parsed.validate_crc() and parsed.compression_type == parsed.CODEC_SNAPPY
         got = list(parsed)
         assert len(got) == records
         for offset, record in enumerate(got):
@@ -123,7 +123,7 @@ def _plain_row() -> bytes:
 def test_a_ready_batch_takes_an_idempotent_producers_state_as_aiokafka_writes_it() -> None:
     def built(state: tuple[int, int, int] | None) -> bytes:
         builder = DefaultRecordBatchBuilder(
-            2, DefaultRecordBatch.CODEC_ZSTD, 0, -1, -1, -1, 1 << 20
+            2, DefaultRecordBatch.CODEC_SNAPPY, 0, -1, -1, -1, 1 << 20
         )
         for n in range(20):
             builder.append(n, 1_700_000_000_000 + n, b"k%d" % n, b"v" * n, [("event_id", b"x")])

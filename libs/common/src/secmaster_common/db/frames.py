@@ -15,15 +15,17 @@ framing. No library frames records like this for Postgres, so the format is writ
 it is an internal storage format, never on the wire.
 
 A bulk load writes its rows in a second layout, `BatchedFrameWriter`: the events already
-as Kafka record batches (v2, zstd-compressed), one or more per partition of the count
+as Kafka record batches (v2, snappy-compressed), one or more per partition of the count
 the topic is expected to have, so the relay sends them as they are. Its one Python
 process otherwise spent about 3 us an event building batches after the load had
 committed, while the parse workers, which build them here, run side by side during the
-load. Compressed, the events take a fourteenth of the room in Postgres and on the wire,
-and the broker's cost follows the bytes: half a million FIRDS events published in 0.33 s
-zstd-compressed (24 MB), 0.69 s snappy-compressed (52 MB), 2.2 s as they are (236 MB).
-zstd needs Kafka 2.1 or later. The row starts with `_BATCHED_MAGIC`, which no row of the
-first layout does (those start with a hex digit of an event id):
+load. Compressed, the events take a sixth of the room in Postgres and on the wire, and
+the broker's cost follows the bytes: half a million FIRDS events published in 0.69 s
+snappy-compressed (52 MB), 2.2 s as they are (236 MB). zstd halves the bytes again and
+a million events' drain with them (1.1 -> 0.75 s), but cost the parse workers about a
+second more CPU, which the load waited for: snappy, which every broker of this format
+reads, came out ahead. The row starts with `_BATCHED_MAGIC`, which no row of the first
+layout does (those start with a hex digit of an event id):
 
     magic (4 bytes) | partitions (u16) | events (u16 partition index each, in the order
     added) | batches: partition index (u16) | records (u32) | length (u32) | batch
@@ -206,7 +208,7 @@ class BatchedFrameWriter(_Events):
 def _builder() -> DefaultRecordBatchBuilder:
     # magic 2, no transaction, no producer id (the relay's producer sets its own, if any)
     return DefaultRecordBatchBuilder(
-        2, DefaultRecordBatch.CODEC_ZSTD, 0, -1, -1, -1, MAX_BATCH_BYTES
+        2, DefaultRecordBatch.CODEC_SNAPPY, 0, -1, -1, -1, MAX_BATCH_BYTES
     )
 
 
