@@ -24,9 +24,9 @@ the broker's cost follows the bytes: FIRDS events went to the embedded broker at
 each as they are (590 bytes), 1.0-1.3 us snappy-compressed (100 bytes) and 0.6 us
 zstd-compressed (45 bytes). zstd's smaller drain (0.75 against 1.1 s at a million
 events) cost the parse workers about a second more CPU, which the load waited for:
-snappy, which every broker of this format reads, came out ahead. The row starts with
-`_BATCHED_MAGIC`, which no row of the first layout does (those start with a hex digit of
-an event id). Its records carry the time the piece was framed (the events' time).
+snappy, which every broker of this format reads, came out ahead. The records carry the
+time the piece was framed (the events' time). The row starts with `_BATCHED_MAGIC`,
+which no row of the first layout does (those start with a hex digit of an event id):
 
     magic (4 bytes) | partitions (u16) | events (u16 partition index each, in the order
     added) | batches: partition index (u16) | records (u32) | length (u32) | batch
