@@ -106,12 +106,16 @@ def test_a_partition_s_events_past_one_batch_go_into_the_next_in_order(
     assert [(f[0].decode(), f[2], f[3]) for f in frame_fields(blob)] == events
 
 
-def test_a_cut_batched_row_is_refused() -> None:
+def test_a_cut_or_damaged_batched_row_is_refused() -> None:
     writer = BatchedFrameWriter(partitions=2, headers=SHARED)
     for event in _batched_events(10):
         writer.add(*event)
+    blob = writer.getvalue()
     with pytest.raises(ValueError, match="cut"):
-        read_batched(writer.getvalue()[:-2])
+        read_batched(blob[:-2])
+    # the same batches claimed for a topic of one partition
+    with pytest.raises(ValueError, match="partition 1 of 1"):
+        read_batched(blob[:4] + b"\x00\x01" + blob[6:])
 
 
 def _plain_row() -> bytes:

@@ -246,6 +246,9 @@ def read_batched(blob: bytes) -> BatchedRow:
         batches.append((partition, records, blob[offset - length : offset]))
     if offset != end or sum(records for _, records, _ in batches) != events:
         raise ValueError(f"framed outbox row is cut: {offset} bytes read of {end}")
+    beyond = [place for place, _, _ in batches if place >= partitions]
+    if beyond:
+        raise ValueError(f"framed outbox row has a batch for partition {beyond[0]} of {partitions}")
     return BatchedRow(partitions, places, batches)
 
 
