@@ -20,6 +20,7 @@ from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -98,7 +99,11 @@ async def load_firds_bulk(
     first = next(chunks, None)  # raises NotSplittable now, before a piece is parsed
     if first is None:
         return
-    pending: deque[asyncio.Future[PreparedChunk]] = deque()
+    if first.first_row is None or first.first_line is None:
+        raise ValueError("the splitter numbers the first piece of a file")
+    # the file's row and line the next piece to write starts on (see RecordChunk)
+    row, line = first.first_row, first.first_line
+    pending: deque[tuple[ChunkJob, asyncio.Future[PreparedChunk]]] = deque()
     shared = uow.framed_headers(
         event_type=InstrumentRecorded.event_type,
         correlation_id=correlation_id,
@@ -108,14 +113,25 @@ async def load_firds_bulk(
     writer = _PieceWriter(uow, path, summary, correlation_id, progress, (topic_partitions, headers))
     try:
 
+        def parse(job: ChunkJob) -> asyncio.Future[PreparedChunk]:
+            return asyncio.wrap_future(pool.executor.submit(prepare_chunk, job))
+
         async def write_next() -> None:
+            nonlocal row, line
             if between_pieces is not None:
                 await between_pieces()
-            await writer.write(await pending.popleft())
+            job, parsed = pending.popleft()
+            prepared = await parsed
+            if not prepared.numbered and (prepared.quarantine or prepared.syntax_error):
+                # its rejects name rows and lines of the file: parse it again, numbered
+                prepared = await parse(replace(job, chunk=job.chunk.numbered(row, line)))
+            await writer.write(prepared)
+            row += prepared.rows_read
+            line += prepared.lines
 
         def submit(chunk: RecordChunk) -> None:
             job = ChunkJob(chunk, file_id, source, correlation_id, topic_partitions, headers)
-            pending.append(asyncio.wrap_future(pool.executor.submit(prepare_chunk, job)))
+            pending.append((job, parse(job)))
 
         submit(first)
         for chunk in chunks:
@@ -126,7 +142,7 @@ async def load_firds_bulk(
         while pending:
             await write_next()
     finally:
-        for future in pending:
+        for _, future in pending:
             future.cancel()
 
 

@@ -45,6 +45,11 @@ class PreparedChunk:
     record batches."""
 
     rows_read: int = 0
+    # the line breaks among its records: the lines the next piece starts after
+    lines: int = 0
+    # whether its rows and lines are the file's (else counted from the piece's start; see
+    # RecordChunk)
+    numbered: bool = True
     copy_text: bytes = b""
     frames: bytes = b""
     events: int = 0
@@ -75,6 +80,11 @@ def random_uuids(count: int) -> list[str]:
     text[:, _UUID_DIGITS] = digits
     joined = text.tobytes().decode("ascii")
     return [joined[i : i + 36] for i in range(0, 36 * count, 36)]
+
+
+# About the records of a piece (CHUNK_BYTES of ESMA's records): event ids are made this
+# many at once.
+EVENT_IDS_AT_ONCE = 1024
 
 
 def _event_ids(expected: int) -> Iterator[str]:
@@ -165,18 +175,21 @@ def _read_piece(job: ChunkJob, out: PreparedChunk) -> Iterator[FirdsRecord | Rej
     """The piece's records checked, in order: scanned when the piece is in ESMA's layout,
     else through an lxml tree (which also reports a piece that is not well-formed)."""
     chunk = job.chunk
-    line_offset = chunk.first_line - 1
+    first_row = chunk.first_row or 1
+    line_offset = (chunk.first_line or 1) - 1
+    out.numbered = chunk.first_row is not None and chunk.first_line is not None
     try:
         document = chunk.document()
     except ChangedWhileReading as exc:
         out.changed_file = str(exc)
         return
+    out.lines = document.count(b"\n") - chunk.head.count(b"\n") - chunk.tail.count(b"\n")
     scanned = scan_piece(document)
     if scanned is not None:
         records = scanned.records
         valid_isins = valid_canonical_isins([texts.isin or "" for _, texts, _ in records])
         checked = zip(records, valid_isins, strict=True)
-        for row, ((kind, texts, offset), isin_valid) in enumerate(checked, start=chunk.first_row):
+        for row, ((kind, texts, offset), isin_valid) in enumerate(checked, start=first_row):
             record_type = None if kind is None else record_kind(kind)
             record = check_record(row, record_type, texts, 0, isin_valid=isin_valid)
             if isinstance(record, Reject):  # again, to name its line (rejects are rare)
@@ -192,7 +205,7 @@ def _read_piece(job: ChunkJob, out: PreparedChunk) -> Iterator[FirdsRecord | Rej
         out.syntax_error = (str(exc.msg or exc), line, exc.offset)
         return
     elements = (element for element in root if isinstance(element.tag, str))  # no comments
-    for row, element in enumerate(elements, start=chunk.first_row):
+    for row, element in enumerate(elements, start=first_row):
         yield read_record(row, element, line_offset=line_offset)
 
 
@@ -210,7 +223,7 @@ def prepare_chunk(job: ChunkJob) -> PreparedChunk:
     file_id, source = str(job.file_id), _copy_text(job.source)
     changes: Counter[str] = Counter()
     rows = 0
-    event_ids = _event_ids(job.chunk.records)
+    event_ids = _event_ids(EVENT_IDS_AT_ONCE)
     for record in _read_piece(job, out):
         rows += 1
         if isinstance(record, Reject):

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ingestion import instrument_bulk, service
+from ingestion.domain.records import Reject
 from ingestion.parsers import MalformedXmlError, parse_file
 from ingestion.parsers.errors import FileChangedError
 from ingestion.service import ingest_instruments
@@ -292,6 +293,25 @@ async def test_a_broken_record_deep_in_the_file_is_reported_with_its_line(
     assert caught.value.where is not None and caught.value.where.startswith("line 303,")
     assert await rows(engine, "SELECT count(*) FROM instruments") == [(0,)]
     assert await publish() == 0
+
+
+async def test_rejects_in_later_pieces_name_the_rows_and_lines_the_whole_file_does(
+    engine: AsyncEngine, publish: Publish, firds: Any
+) -> None:
+    # pieces after the first are numbered by the loader, in order (see RecordChunk)
+    bad = {5, 250, 390}
+    path = firds.write(
+        "FULINS_rejects.xml", [firds.row(n, mic="QQQQ" if n in bad else "XEUR") for n in range(400)]
+    )
+    summary = await ingest(engine, path, workers=2)
+    assert (summary.rows_read, summary.published) == (400, 397)
+    assert dict(summary.quarantined) == {"invalid_mic": 3}
+    whole = [i for i in parse_file(path, "firds").items if isinstance(i, Reject)]
+    assert [r.row for r in whole] == [n + 1 for n in sorted(bad)]
+    assert all(f"(XML line {r.row + 2})" in r.detail for r in whole)  # a record a line
+    stored = await rows(engine, "SELECT row_no, reason, detail FROM quarantine ORDER BY row_no")
+    assert [tuple(r) for r in stored] == [(r.row, str(r.reason), r.detail) for r in whole]
+    assert await publish() == 397
 
 
 async def test_a_file_written_to_while_it_is_loaded_stores_and_publishes_nothing(

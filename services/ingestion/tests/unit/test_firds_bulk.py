@@ -35,13 +35,21 @@ def test_pieces_of_the_real_delta_file_hold_what_the_whole_file_holds(reference_
     whole = list(parse_file(path, "firds").items)
     chunks = list(iter_record_chunks(path, DEFAULT_ZIP_LIMITS, chunk_bytes=32 << 10))
     assert len(chunks) > 5
-    assert sum(c.records for c in chunks) == len(whole) == 1382
-    prepared = [prepare_chunk(_job(c, 1, DELTA, "file:x")) for c in chunks]
-    assert [p.rows_read for p in prepared] == [c.records for c in chunks]
-    starts = [1]
-    for c in chunks[:-1]:
-        starts.append(starts[-1] + c.records)
-    assert [c.first_row for c in chunks] == starts
+    # the splitter numbers the first piece only; the others are numbered as the loader
+    # does, in order, from the rows and lines their workers counted
+    assert (chunks[0].first_row, chunks[0].first_line) == (1, 2)
+    assert all(c.first_row is None and c.first_line is None for c in chunks[1:])
+    unnumbered = [prepare_chunk(_job(c, 1, DELTA, "file:x")) for c in chunks]
+    assert [p.numbered for p in unnumbered] == [True] + [False] * (len(chunks) - 1)
+    prepared = []
+    row, line = 1, 2
+    for chunk in chunks:
+        prepared.append(prepare_chunk(_job(chunk.numbered(row, line), 1, DELTA, "file:x")))
+        row, line = row + prepared[-1].rows_read, line + prepared[-1].lines
+    assert [p.rows_read for p in unnumbered] == [p.rows_read for p in prepared]
+    assert row - 1 == sum(p.rows_read for p in prepared) == len(whole) == 1382
+    raw = path.read_bytes()
+    assert line == raw[: raw.rindex(b"</FinInstrm>")].count(b"\n") + 1
     assert sum(p.events for p in prepared) == sum(isinstance(i, Instrument) for i in whole)
     rejects = [q for p in prepared for q in p.quarantine]
     expected = [i for i in whole if isinstance(i, Reject)]
@@ -128,8 +136,8 @@ def test_prefixed_elements_comments_and_a_record_longer_than_a_piece(tmp_path: P
     path = tmp_path / "FULINS_prefixed.xml"
     path.write_bytes(_firds(body + _record(2, prefix="f"), prefix="f"))
     chunks = list(iter_record_chunks(path, DEFAULT_ZIP_LIMITS, chunk_bytes=1000))
-    assert sum(c.records for c in chunks) == 3
     prepared = [prepare_chunk(_job(c, 1, "x", "c")) for c in chunks]
+    assert sum(p.rows_read for p in prepared) == 3
     frames = [f for p in prepared for f in iter_frames(p.frames)]
     assert [f.key for f in frames] == [b"DE0000000009", b"DE0000000017", b"DE0000000025"]
     assert long_name.encode() in frames[1].value
@@ -145,8 +153,11 @@ def test_a_file_of_another_layout_is_not_split(tmp_path: Path) -> None:
 def test_damage_after_the_last_record_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "FULINS_damaged.xml"
     path.write_bytes(_firds(_record(0) + _record(1)).replace(b"</Document>", b"</Documnt>"))
-    with pytest.raises(MalformedXmlError, match="does not close the document"):
-        list(iter_record_chunks(path, DEFAULT_ZIP_LIMITS))
+    with pytest.raises(MalformedXmlError, match="does not close the document") as caught:
+        list(iter_record_chunks(path, DEFAULT_ZIP_LIMITS, chunk_bytes=200))
+    # declaration, report element, a record a line: what follows the last record starts
+    # on its line, 4
+    assert caught.value.where == "line 4"
 
 
 def test_events_of_one_piece_share_a_time_and_have_their_own_ids(tmp_path: Path) -> None:
@@ -173,7 +184,7 @@ def test_a_zipped_file_is_cut_from_its_member(reference_dir: Path, tmp_path: Pat
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as out:
         out.write(reference_dir / "firds" / DELTA, DELTA)
     chunks = list(iter_record_chunks(archive, DEFAULT_ZIP_LIMITS, chunk_bytes=64 << 10))
-    assert sum(c.records for c in chunks) == 1382
+    assert sum(prepare_chunk(_job(c, 1, "x", "c")).rows_read for c in chunks) == 1382
     # a zip member's records travel with the piece; a plain file's are read again where
     # they are, into the same documents
     assert all(c.body is not None and c.span is None for c in chunks)

@@ -14,8 +14,8 @@ from __future__ import annotations
 import os
 import re
 import zlib
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO
 
@@ -35,8 +35,14 @@ HEADER_LIMIT = 1 << 20
 
 @dataclass(frozen=True, slots=True)
 class RecordChunk:
-    """A standalone document holding records `first_row`.. of the file; its first record
-    starts on line `first_line` of the file (line 1 of the document).
+    """A standalone document holding whole records of the file: records `first_row`.. of
+    the file, the first of them starting on line `first_line` of the file (line 1 of the
+    document). Both are known for the file's first piece only: the splitter does not count
+    the records and lines of the pieces before a piece (three passes over each piece, a
+    second of the loading process at a million records). Whoever parses a piece counts
+    them (PreparedChunk.rows_read and .lines), and the loader, which takes the pieces in
+    order, has a piece parsed again, `numbered`, when its rejects must name their rows
+    and lines (see instrument_bulk).
 
     The records of a plain file are not carried but read again by whoever builds the
     document (`document()`, in a parse worker): `span` says where they are, with their
@@ -46,10 +52,13 @@ class RecordChunk:
     head: bytes
     body: bytes | None
     tail: bytes
-    first_row: int
-    first_line: int
-    records: int
+    first_row: int | None
+    first_line: int | None
     span: tuple[str, int, int, int] | None = None  # path, offset, length, CRC-32
+
+    def numbered(self, first_row: int, first_line: int) -> RecordChunk:
+        """The same piece, its first row and line known."""
+        return replace(self, first_row=first_row, first_line=first_line)
 
     def document(self) -> bytes:
         if self.body is not None:
@@ -122,11 +131,11 @@ def iter_record_chunks(
     """
     by_reference = not is_zip(path)  # a plain file's pieces are read again by the workers
     with open_binary(path, limits) as stream:
-        yield from _split(path, stream, chunk_bytes, by_reference=by_reference)
+        yield from _split(path, stream, chunk_bytes, by_reference=by_reference, limits=limits)
 
 
 def _split(
-    path: Path, stream: IO[bytes], chunk_bytes: int, *, by_reference: bool
+    path: Path, stream: IO[bytes], chunk_bytes: int, *, by_reference: bool, limits: ZipLimits
 ) -> Iterator[RecordChunk]:
     buffer = b""
     while (match := _RECORD_START.search(buffer)) is None:
@@ -137,16 +146,12 @@ def _split(
     header = buffer[: match.start()].removeprefix(b"\xef\xbb\xbf")
     prefix, name = match.group(1), match.group(2)
     closing = b"</" + (prefix + b":" if prefix else b"") + name
-    # `</FinInstrm` also begins `</FinInstrmGnlAttrbts>`: a closing tag is counted whole
-    closing_tag = re.compile(re.escape(closing) + rb"\s*>")
-    closed = closing + b">"
     container = _open_elements(path, header)
     declared = _DECLARATION.match(header)
     opening, ending = _wrapper(container, declared.group(1) if declared else b"")
     buffer = buffer[match.start() :]
     offset = match.start()  # of `buffer` in the file
-    row = 1
-    line = header.count(b"\n") + 1
+    first: tuple[int, int] | None = (1, header.count(b"\n") + 1)  # the first piece's row, line
     exhausted = False
     while True:
         if not exhausted and len(buffer) < chunk_bytes:
@@ -166,22 +171,21 @@ def _split(
             buffer += block
             continue
         records = buffer[:cut]
-        count = records.count(closed)
-        if records.count(closing) != count:  # `</FinInstrmGnlAttrbts`, or `</RefData >`
-            count = len(closing_tag.findall(records))
+        row, line = first if first is not None else (None, None)
+        first = None
         if by_reference:
             span = (str(path), offset, cut, zlib.crc32(records))
-            yield RecordChunk(opening, None, ending, row, line, count, span)
+            yield RecordChunk(opening, None, ending, row, line, span)
         else:
-            yield RecordChunk(opening, records, ending, row, line, count)
-        row += count
-        line += records.count(b"\n")
+            yield RecordChunk(opening, records, ending, row, line)
         buffer = buffer[cut:]
         offset += cut
-    _check_trailer(path, header, buffer, line)
+    _check_trailer(path, header, buffer, lambda: _line_at(path, limits, offset))
 
 
-def _check_trailer(path: Path, header: bytes, trailer: bytes, line: int) -> None:
+def _check_trailer(
+    path: Path, header: bytes, trailer: bytes, trailer_line: Callable[[], int]
+) -> None:
     """The header and what follows the last record must close into one document."""
     parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
     try:
@@ -191,6 +195,20 @@ def _check_trailer(path: Path, header: bytes, trailer: bytes, line: int) -> None
             path,
             f"the XML after the last complete record does not close the document "
             f"({exc.msg}); the file looks truncated or damaged",
-            where=f"line {line}",
+            where=f"line {trailer_line()}",
             fix="Download the file again",
         ) from exc
+
+
+def _line_at(path: Path, limits: ZipLimits, offset: int) -> int:
+    """The line of the file (of its zip member) that byte `offset` lies on, counted from the
+    start (the splitter counts no lines; this is asked for an error's place only)."""
+    lines = 1
+    with open_binary(path, limits) as stream:
+        while offset > 0:
+            block = stream.read(min(offset, 1 << 20))
+            if not block:
+                break
+            lines += block.count(b"\n")
+            offset -= len(block)
+    return lines
