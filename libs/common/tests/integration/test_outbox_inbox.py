@@ -13,6 +13,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 from sqlalchemy.ext.asyncio import AsyncEngine
+from structlog.testing import capture_logs
 
 from secmaster_common.db.engine import make_engine
 from secmaster_common.db.frames import BatchedFrameWriter, FrameWriter
@@ -170,9 +171,15 @@ async def test_framed_rows_publish_one_record_per_event_in_order_on_the_default_
         round_events=10,
     )
     assert await relay.backlog() == 42
-    assert await relay.publish_once() == 41
-    assert await relay.publish_once() == 1
+    with capture_logs() as logs:
+        assert await relay.publish_once() == 41
+        assert await relay.publish_once() == 1
     assert await relay.backlog() == 0
+    # batches made for another partition count are sent one by one, and that is said
+    warned = [e for e in logs if e["log_level"] == "warning" and e.get("topic") == topic]
+    assert [(e["partitions"], e["batched_for"]) for e in warned] == (
+        [(3, 5)] if batched_for == 5 else []
+    )
     # Where a plain send() of the same key goes: Kafka's default partitioner.
     partitions = sorted(await producer.partitions_for(topic))
     expected_partition = {

@@ -220,7 +220,7 @@ def valid_canonical_isins(values: Sequence[str]) -> list[bool]:
     verdicts = [False] * len(values)
     rows: Sequence[int] | None = None  # which values `codes` holds (None: all of them)
     joined = "".join(values)
-    if len(joined) == 12 * len(values) and set(map(len, values)) == {12} and joined.isascii():
+    if set(map(len, values)) == {12} and joined.isascii():
         codes = np.frombuffer(joined.encode("ascii"), dtype=np.uint8).reshape(len(values), 12)
     else:
         rows = [i for i, value in enumerate(values) if _ISIN_SHAPE.fullmatch(value)]
